@@ -1,0 +1,50 @@
+# trigger: `make synth` (main job) and `make test`; both set up .venv on first use.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+SPECS  := $(wildcard models/*/spec.yml)
+
+.PHONY: all synth test test-fast data train check clean distclean setup
+
+all: synth
+
+setup: $(STAMP)
+
+# g++ compiles the hls4ml C simulation; install it when missing (root, Debian).
+$(STAMP): pyproject.toml requirements.lock
+	@command -v g++ >/dev/null || (apt-get update && apt-get install -y --no-install-recommends g++)
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip==26.3
+	$(BIN)/python -m pip install --quiet -c requirements.lock -e '.[test]'
+	@touch $(STAMP)
+
+## synth: HLS projects for every model under models/, csim checks, metrics.json, summary table
+synth: setup
+	$(BIN)/trigger synth $(SPECS)
+
+## test: the pytest suite (CI runs this)
+test: setup
+	$(BIN)/python -m pytest
+
+## data: generate the datasets of every spec (cached under data/)
+data: setup
+	$(BIN)/trigger data $(SPECS)
+
+## train: (re)train every model from its spec; writes models/<name>/trained/
+train: data
+	$(BIN)/trigger train $(SPECS)
+
+## check: budget gate on the last metrics.json of every model
+check: setup
+	$(BIN)/trigger check $(patsubst models/%/spec.yml,%,$(SPECS))
+
+## clean: remove generated HLS projects and caches (keeps data/ and .venv)
+clean:
+	find hls_projects -mindepth 1 -maxdepth 1 ! -name README.md -exec rm -rf {} +
+	find . -name __pycache__ -type d -prune -not -path './$(VENV)/*' -exec rm -rf {} +
+	rm -rf .pytest_cache
+
+## distclean: also remove the generated data and the virtualenv
+distclean: clean
+	rm -rf data $(VENV)

@@ -1,0 +1,110 @@
+"""Shared fixtures: a tiny synthetic 'user ROOT file' project, trained once per session."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parent.parent
+
+TINY_BUDGET = {
+    "latency_ns": 200, "latency_cycles": 40, "ii_cycles": 1, "dsp": 0, "lut": 100000, "ff": 100000, "bram": 0,
+    "max_metric_drop": {"accuracy": 0.5, "auc": 0.5},
+}  # fmt: skip
+
+
+def tiny_spec(**overrides) -> dict:
+    spec = {
+        "name": "tiny",
+        "task": "classification",
+        "seed": 7,
+        "data": {
+            "files": ["../../events.root"],
+            "tree": "t",
+            "features": {f"f{i}": f"f{i}" for i in range(6)} | {"ratio": "f0 * 2 + hypot(f1, f2)"},
+            "label": {"branch": "cls", "classes": ["a", "b", "c"]},
+        },
+        "model": {"hidden": [8, 8]},
+        "train": {"epochs": 4, "float_epochs": 4, "pruning_start_epoch": 1, "pruning_end_epoch": 3, "batch_size": 128},
+        "firmware": {"backends": ["Vitis"]},
+        "verify": {"events": 400},
+    }
+    for key, value in overrides.items():
+        spec[key] = value
+    return spec
+
+
+def write_tiny_data(path: Path, n: int = 2400, seed: int = 0) -> None:
+    from trigger.data.rootio import write_tree
+
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 3, n)
+    cols = {f"f{i}": ((rng.normal(0, 1, n) + 1.5 * (y == i % 3)) * 10.0 ** (i % 3 - 1)).astype(np.float32) for i in range(6)}
+    cols["cls"] = y.astype(np.int32)
+    write_tree(path, "t", cols)
+
+
+def make_project(root: Path, spec: dict | None = None) -> Path:
+    """A self-contained project tree: events.root, models/tiny/{spec,budget}.yml."""
+    root.mkdir(parents=True, exist_ok=True)
+    if not (root / "events.root").exists():
+        write_tiny_data(root / "events.root")
+    model = root / "models" / "tiny"
+    model.mkdir(parents=True, exist_ok=True)
+    (model / "spec.yml").write_text(yaml.safe_dump(spec or tiny_spec(), sort_keys=False))
+    (model / "budget.yml").write_text(yaml.safe_dump(TINY_BUDGET))
+    return model
+
+
+@pytest.fixture(autouse=True)
+def isolated_outputs(tmp_path, monkeypatch):
+    """No test writes into the repository's data/ or hls_projects/."""
+    monkeypatch.setenv("TRIGGER_HLS_PROJECTS", str(tmp_path / "hls_projects"))
+    monkeypatch.setenv("TRIGGER_DATA", str(tmp_path / "data"))
+
+
+@pytest.fixture(scope="session")
+def trained_tiny(tmp_path_factory) -> Path:
+    """A tiny model trained once; tests copy it before changing anything."""
+    from trigger.spec import load_spec
+    from trigger.train import train
+
+    root = tmp_path_factory.mktemp("trained_tiny")
+    model = make_project(root)
+    train(load_spec(model / "spec.yml"), progress=False)
+    return root
+
+
+@pytest.fixture
+def tiny_project(trained_tiny, tmp_path, monkeypatch) -> Path:
+    """A private copy of the trained tiny project, as the working directory."""
+    root = tmp_path / "project"
+    shutil.copytree(trained_tiny, root)
+    monkeypatch.chdir(root)
+    monkeypatch.setenv("TRIGGER_HLS_PROJECTS", str(root / "hls_projects"))
+    return root
+
+
+def tree_listing(*roots: Path) -> dict[str, bytes]:
+    """Every file under the roots with its content: to prove nothing was (half-)written."""
+    out = {}
+    for root in roots:
+        if root.exists():
+            for p in sorted(root.rglob("*")):
+                if p.is_file():
+                    out[str(p)] = p.read_bytes()
+    return out
+
+
+def run_cli(*args: str) -> int:
+    from trigger.cli import main
+
+    return main(list(args))
+
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")

@@ -1,0 +1,70 @@
+"""The task spec: shipped specs load; unknown, missing and mistyped keys fail with their names."""
+
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+from conftest import REPO, make_project, run_cli, tiny_spec
+from trigger.errors import TriggerError
+from trigger.spec import load_spec, spec_from_dict
+
+
+@pytest.mark.parametrize("path", sorted((REPO / "models").glob("*/spec.yml")), ids=lambda p: p.parent.name)
+def test_shipped_specs_load(path):
+    spec = load_spec(path)
+    assert spec.name == path.parent.name
+    assert spec.data.features
+
+
+def test_unknown_key_is_named():
+    raw = tiny_spec(model={"hidden": [8], "hiden": [4]})
+    with pytest.raises(TriggerError, match=r"unknown key 'model\.hiden'"):
+        spec_from_dict(raw)
+
+
+def test_missing_key_is_named():
+    raw = tiny_spec()
+    del raw["data"]["label"]
+    with pytest.raises(TriggerError, match=r"missing required key 'data\.label'"):
+        spec_from_dict(raw)
+
+
+def test_wrong_type_is_named():
+    with pytest.raises(TriggerError, match=r"'train\.epochs' must be int"):
+        spec_from_dict(tiny_spec(train={"epochs": "ten"}))
+
+
+def test_bad_choice_is_named():
+    with pytest.raises(TriggerError, match=r"'firmware\.backends\[0\]' must be one of"):
+        spec_from_dict(tiny_spec(firmware={"backends": ["Quartus"]}))
+
+
+def test_bad_precision_is_named():
+    with pytest.raises(TriggerError, match=r"input\.precision"):
+        spec_from_dict(tiny_spec(input={"precision": "float"}))
+
+
+def test_unknown_key_cli_exit_and_one_line(tmp_path, capsys):
+    spec = tiny_spec()
+    spec["firmware"]["clock_mhz"] = 200
+    model = make_project(tmp_path, spec)
+    assert run_cli("train", str(model / "spec.yml")) != 0
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "firmware.clock_mhz" in err
+
+
+def test_console_script_exit_code(tmp_path):
+    """The installed `trigger` entry point turns a user mistake into a one-line error + non-zero exit."""
+    model = make_project(tmp_path, tiny_spec(extra_key=1))
+    proc = subprocess.run([sys.executable, "-m", "trigger.cli", "train", str(model)], capture_output=True, text=True)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == [proc.stderr.strip()]
+    assert "unknown key 'extra_key'" in proc.stderr
+
+
+def test_spec_roundtrip_through_yaml(tmp_path):
+    model = make_project(tmp_path)
+    spec = load_spec(model)
+    assert spec_from_dict(yaml.safe_load(yaml.safe_dump(spec.to_dict()))).to_dict() == spec.to_dict()

@@ -1,0 +1,1 @@
+"""Data stage: generators, the generic ROOT reader and writer, and firmware-reproducible preprocessing."""

@@ -1,0 +1,115 @@
+"""Input preprocessing that firmware reproduces exactly: a power-of-two shift per feature,
+then rounding/saturation into the input fixed-point type.
+
+A shift by 2**-k is free in hardware (it only moves the binary point), so the upstream
+firmware delivers `x * 2**-k` in `ap_fixed<W,I>` and the network sees exactly what the
+quantized Keras model saw. No offsets, no non-power-of-two scales: the first layer's
+bias and weights absorb those during training.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from trigger.errors import TriggerError
+from trigger.spec import InputSpec, parse_fixed
+
+AUTO_QUANTILE = 99.9  # the shift maps this quantile of |x| into (0.5, 1]
+
+
+@dataclass
+class Preprocessing:
+    """The exact input transform, saved with the model as preprocessing.json."""
+
+    features: list[str]
+    shifts: list[int]  # value fed to the network = x * 2**-shift
+    precision: str  # e.g. ap_fixed<16,6>; rounding: nearest (ties to even), saturate
+    saturation: str  # 'error' or 'clip'
+
+    @property
+    def width(self) -> int:
+        return parse_fixed(self.precision)[0]
+
+    @property
+    def integer(self) -> int:
+        return parse_fixed(self.precision)[1]
+
+    @property
+    def lsb(self) -> float:
+        width, integer, _ = parse_fixed(self.precision)
+        return 2.0 ** (integer - width)
+
+    @property
+    def range(self) -> tuple[float, float]:
+        width, integer, signed = parse_fixed(self.precision)
+        if signed:
+            return -(2.0 ** (integer - 1)), 2.0 ** (integer - 1) - self.lsb
+        return 0.0, 2.0**integer - self.lsb
+
+    def apply(self, x: np.ndarray, source: str = "input") -> np.ndarray:
+        """Raw features -> the exact fixed-point values the firmware input receives (as float64)."""
+        x = np.asarray(x, dtype=np.float64)
+        if x.ndim != 2 or x.shape[1] != len(self.features):
+            got = x.shape[1] if x.ndim == 2 else f"shape {x.shape}"
+            raise TriggerError(
+                f"{source}: has {got} features, the model expects {len(self.features)} "
+                f"({', '.join(self.features)}); fix the feature mapping"
+            )
+        bad = ~np.isfinite(x)
+        if bad.any():
+            col = int(np.argmax(bad.any(axis=0)))
+            raise TriggerError(f"{source}: {int(bad.sum())} NaN/Inf values (feature '{self.features[col]}'); clean the input")
+        scaled = x * np.exp2(-np.asarray(self.shifts, dtype=np.float64))
+        lo, hi = self.range
+        q = np.round(scaled / self.lsb) * self.lsb  # np.round: ties to even, as AP_RND_CONV
+        over = (q < lo) | (q > hi)
+        if over.any() and self.saturation == "error":
+            col = int(np.argmax(over.sum(axis=0)))
+            worst = float(np.abs(x[:, col]).max())
+            raise TriggerError(
+                f"{source}: {int(over.sum())} values saturate {self.precision} (worst feature '{self.features[col]}', "
+                f"|x| up to {worst:.4g} with shift {self.shifts[col]}); raise input.shifts.{self.features[col]} "
+                f"or the integer bits, or set input.saturation: clip"
+            )
+        return np.clip(q, lo, hi)
+
+    def saturated(self, x: np.ndarray) -> np.ndarray:
+        """Per-feature count of values that would saturate the input type."""
+        scaled = np.asarray(x, dtype=np.float64) * np.exp2(-np.asarray(self.shifts, dtype=np.float64))
+        lo, hi = self.range
+        q = np.round(scaled / self.lsb) * self.lsb
+        return ((q < lo) | (q > hi)).sum(axis=0)
+
+    def save(self, path: Path) -> None:
+        from trigger.atomic import write_text
+
+        write_text(path, json.dumps(asdict(self), indent=1) + "\n")
+
+    @classmethod
+    def load(cls, path: Path) -> "Preprocessing":
+        if not Path(path).is_file():
+            raise TriggerError(f"{path}: preprocessing not found; train the model first (`make train`)")
+        return cls(**json.loads(Path(path).read_text()))
+
+
+def fit_preprocessing(x: np.ndarray, features: list[str], spec: InputSpec) -> Preprocessing:
+    """Choose a shift per feature (unless the spec fixes it) so training data fit without saturation."""
+    width, integer, signed = parse_fixed(spec.precision)
+    top = 2.0 ** (integer - 1 if signed else integer)
+    shifts = []
+    for j, name in enumerate(features):
+        if name in spec.shifts:
+            shifts.append(spec.shifts[name])
+            continue
+        col = np.abs(np.asarray(x[:, j], dtype=np.float64))
+        typical = float(np.percentile(col, AUTO_QUANTILE))
+        k = math.ceil(math.log2(typical)) if typical > 0 else 0
+        while col.max() * 2.0**-k >= top - 2.0 ** (integer - width):
+            k += 1
+        shifts.append(k)
+    return Preprocessing(list(features), shifts, spec.precision, spec.saturation)

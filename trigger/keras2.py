@@ -1,0 +1,50 @@
+"""Legacy Keras 2 bootstrap: import this before TensorFlow, QKeras, tfmot or hls4ml.
+
+QKeras and tfmot only work with Keras 2 (tf_keras), and hls4ml picks its parser from
+``keras.__version__``. So TensorFlow must be told to use the legacy Keras, and a plain
+``import keras`` must resolve to ``tf_keras``, before any of them is imported.
+"""
+
+import os
+import sys
+
+os.environ["TF_USE_LEGACY_KERAS"] = "1"
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # C++ log noise; Python errors still raise
+os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")  # CPU only: skip the CUDA probe and its warnings
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")  # identical float results run to run
+
+if "keras" in sys.modules and not sys.modules["keras"].__version__.startswith("2."):
+    raise ImportError("Keras 3 was imported before trigger.keras2; import trigger.keras2 first")
+
+import warnings  # noqa: E402
+
+
+def _import_quietly(name: str):
+    """TensorFlow's C++ logs CUDA probes to fd 2 before its log level applies; hide only that."""
+    import importlib
+
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        return importlib.import_module(name)
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
+_import_quietly("tensorflow")
+import tf_keras  # noqa: E402
+
+# QKeras quantizers are serialised through keras.constraints; harmless, but noisy.
+warnings.filterwarnings("ignore", message=r"The `keras\.constraints\.serialize\(\)` API")
+
+sys.modules["keras"] = tf_keras
+
+import tensorflow as tf  # noqa: E402
+
+tf.get_logger().setLevel("ERROR")
+keras = tf_keras
+
+__all__ = ["keras", "tf"]

@@ -1,0 +1,258 @@
+"""The task spec: one YAML file per model, loaded into dataclasses and validated.
+
+Every stage reads its settings from here, so a typo must fail loudly: an unknown or a
+missing key is an error that names the key path and the file.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+from trigger.errors import TriggerError
+
+FIXED_RE = re.compile(r"^ap_(u?)fixed<\s*(\d+)\s*,\s*(-?\d+)\s*(?:,\s*\w+\s*)*>$")
+
+
+# --------------------------------------------------------------------------- generators
+@dataclass
+class JetGenerator:
+    """Pythia8 + FastJet boosted jets, five classes, hls4ml-LHC-jet-dataset features."""
+
+    name: Literal["jets"] = "jets"
+    jets_per_class: int = 30000
+    classes: list[str] = field(default_factory=lambda: ["q", "g", "W", "Z", "t"])
+    ecm_gev: float = 13000.0
+    jet_radius: float = 0.8
+    pt_min_gev: float = 800.0
+    pt_max_gev: float = 1200.0
+    eta_max: float = 2.0
+    pthat_min_gev: float = 700.0
+    pthat_max_gev: float = 1500.0
+    match_dr: float = 0.6
+    softdrop_beta: float = 0.0
+    softdrop_zcut: float = 0.1
+    mpi: bool = True
+    chunk_jets: int = 1000
+    workers: int = 0  # 0: one per core
+
+
+GENERATORS = {"jets": JetGenerator}
+
+
+# --------------------------------------------------------------------------- stages
+@dataclass
+class LabelSpec:
+    branch: str
+    classes: list[str]
+
+
+@dataclass
+class DataSpec:
+    features: dict[str, str]  # model input name -> branch name or expression
+    label: LabelSpec
+    tree: str = "events"
+    files: list[str] = field(default_factory=list)
+    generator: JetGenerator | None = None
+    test_fraction: float = 0.2
+    validation_fraction: float = 0.1
+    max_events: int | None = None
+
+
+@dataclass
+class InputSpec:
+    precision: str = "ap_fixed<16,6>"
+    shifts: dict[str, int] = field(default_factory=dict)  # feature -> k: x * 2**-k; missing = auto
+    saturation: Literal["error", "clip"] = "error"
+
+
+@dataclass
+class ModelSpec:
+    kind: Literal["mlp"] = "mlp"
+    hidden: list[int] = field(default_factory=lambda: [64, 32, 32])
+    weight_bits: int = 6
+    weight_integer: int = 0
+    bias_bits: int = 6
+    bias_integer: int = 0
+    activation_bits: int = 6
+    activation_integer: int = 0
+
+
+@dataclass
+class TrainSpec:
+    epochs: int = 40
+    batch_size: int = 512
+    learning_rate: float = 3e-3
+    sparsity: float = 0.5
+    pruning_start_epoch: int = 5
+    pruning_end_epoch: int = 25
+    float_epochs: int = 40
+
+
+@dataclass
+class FirmwareSpec:
+    backends: list[Literal["Vitis", "Vivado"]] = field(default_factory=lambda: ["Vitis", "Vivado"])
+    part: str = "xcvu13p-flga2577-2-e"
+    clock_period_ns: float = 5.0
+    io_type: Literal["io_parallel"] = "io_parallel"
+    strategy: Literal["Latency", "Resource"] = "Latency"
+    reuse_factor: int = 1
+    default_precision: str = "ap_fixed<16,6>"
+    layers: dict[str, dict[str, Any]] = field(default_factory=dict)  # hls4ml per-layer overrides
+
+
+@dataclass
+class VerifySpec:
+    events: int = 6000  # test events run through csim (and committed as the test sample)
+
+
+@dataclass
+class Spec:
+    name: str
+    task: Literal["classification"]
+    data: DataSpec
+    seed: int = 0
+    input: InputSpec = field(default_factory=InputSpec)
+    model: ModelSpec = field(default_factory=ModelSpec)
+    train: TrainSpec = field(default_factory=TrainSpec)
+    firmware: FirmwareSpec = field(default_factory=FirmwareSpec)
+    verify: VerifySpec = field(default_factory=VerifySpec)
+    path: Path | None = None  # where it was loaded from (not a YAML key)
+
+    @property
+    def model_dir(self) -> Path:
+        return self.path.parent if self.path else Path("models") / self.name
+
+    def to_dict(self) -> dict:
+        out = dataclasses.asdict(self)
+        out.pop("path")
+        return out
+
+
+# --------------------------------------------------------------------------- loading
+def load_spec(path: str | Path) -> Spec:
+    """Read and validate a spec file; raise TriggerError naming the first bad key."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / "spec.yml"
+    if not path.is_file():
+        raise TriggerError(f"{path}: spec file not found; pass models/<name>/spec.yml or a model name")
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        line = getattr(getattr(exc, "problem_mark", None), "line", None)
+        where = f" (line {line + 1})" if line is not None else ""
+        raise TriggerError(f"{path}: not valid YAML{where}; fix the syntax") from None
+    spec = spec_from_dict(raw, source=str(path))
+    spec.path = path
+    return spec
+
+
+def spec_from_dict(raw: Any, source: str = "spec") -> Spec:
+    spec = _build(Spec, raw, "", source)
+    _check_semantics(spec, source)
+    return spec
+
+
+def _build(cls, raw, where: str, source: str):
+    if not isinstance(raw, dict):
+        raise TriggerError(f"{source}: '{where or '<top>'}' must be a mapping, got {type(raw).__name__}")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.name != "path"}
+    for key in raw:
+        if key not in fields:
+            allowed = ", ".join(fields)
+            raise TriggerError(f"{source}: unknown key '{_join(where, key)}' (allowed here: {allowed})")
+    kwargs = {}
+    for name, f in fields.items():
+        key = _join(where, name)
+        if name not in raw:
+            if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+                raise TriggerError(f"{source}: missing required key '{key}'")
+            continue
+        kwargs[name] = _convert(hints[name], raw[name], key, source)
+    return cls(**kwargs)
+
+
+def _convert(tp, value, key: str, source: str):
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        inner = [a for a in args if a is not type(None)]
+        return _convert(inner[0], value, key, source)
+    if dataclasses.is_dataclass(tp):
+        if tp is JetGenerator:
+            name = value.get("name") if isinstance(value, dict) else None
+            if name not in GENERATORS:
+                raise TriggerError(
+                    f"{source}: '{key}.name' must be one of {sorted(GENERATORS)}, got {name!r}"
+                )
+            tp = GENERATORS[name]
+        return _build(tp, value, key, source)
+    if origin is Literal:
+        if value not in args:
+            raise TriggerError(f"{source}: '{key}' must be one of {list(args)}, got {value!r}")
+        return value
+    if origin is list:
+        if not isinstance(value, list):
+            raise TriggerError(f"{source}: '{key}' must be a list, got {type(value).__name__}")
+        return [_convert(args[0], v, f"{key}[{i}]", source) for i, v in enumerate(value)]
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise TriggerError(f"{source}: '{key}' must be a mapping, got {type(value).__name__}")
+        return {str(k): _convert(args[1], v, _join(key, k), source) for k, v in value.items()}
+    if tp is Any:
+        return value
+    if tp is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if tp in (int, float, str, bool) and not (isinstance(value, tp) and not (tp is int and isinstance(value, bool))):
+        raise TriggerError(f"{source}: '{key}' must be {tp.__name__}, got {value!r}")
+    return value
+
+
+def _join(where: str, key) -> str:
+    return f"{where}.{key}" if where else str(key)
+
+
+def parse_fixed(text: str, key: str = "precision") -> tuple[int, int, bool]:
+    """'ap_fixed<16,6>' -> (width, integer bits, signed)."""
+    m = FIXED_RE.match(text.strip())
+    if not m:
+        raise TriggerError(f"'{key}' = {text!r} is not an ap_fixed<W,I> / ap_ufixed<W,I> type")
+    unsigned, width, integer = m.groups()
+    return int(width), int(integer), not unsigned
+
+
+def _check_semantics(spec: Spec, source: str) -> None:
+    d = spec.data
+    if d.generator is None and not d.files:
+        raise TriggerError(f"{source}: 'data' needs either 'files' (your ROOT files) or a 'generator'")
+    if d.generator is not None and d.files:
+        raise TriggerError(f"{source}: 'data.files' and 'data.generator' are exclusive; keep one")
+    if not d.features:
+        raise TriggerError(f"{source}: 'data.features' is empty; list the model inputs")
+    if len(d.label.classes) < 2:
+        raise TriggerError(f"{source}: 'data.label.classes' needs at least two classes")
+    for frac in ("test_fraction", "validation_fraction"):
+        if not 0.0 < getattr(d, frac) < 1.0:
+            raise TriggerError(f"{source}: 'data.{frac}' must be between 0 and 1")
+    parse_fixed(spec.input.precision, "input.precision")
+    parse_fixed(spec.firmware.default_precision, "firmware.default_precision")
+    for name in spec.input.shifts:
+        if name not in d.features:
+            raise TriggerError(f"{source}: 'input.shifts.{name}' is not one of data.features")
+    if not 0.0 <= spec.train.sparsity < 1.0:
+        raise TriggerError(f"{source}: 'train.sparsity' must be in [0, 1)")
+    if spec.firmware.reuse_factor < 1:
+        raise TriggerError(f"{source}: 'firmware.reuse_factor' must be >= 1")
+    if not spec.firmware.backends:
+        raise TriggerError(f"{source}: 'firmware.backends' is empty; use Vitis and/or Vivado")

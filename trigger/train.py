@@ -1,0 +1,193 @@
+"""Training stage: float reference + quantization-aware training with magnitude pruning.
+
+Writes models/<name>/trained/ in one atomic swap: architecture + weights of the quantized
+and float models, the input preprocessing, the held-out test sample used by the csim
+check, and a training record. Same spec + seed => same bytes.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+import trigger.keras2  # noqa: F401
+from trigger.atomic import atomic_dir, write_bytes, write_text
+from trigger.data.dataset import Dataset, data_files, load_dataset, split
+from trigger.data.preprocess import Preprocessing, fit_preprocessing
+from trigger.keras2 import keras, tf
+from trigger.models import build_float, build_quantized, save_model
+from trigger.spec import Spec
+
+TRAINED = "trained"
+TEST_SAMPLE_LIMIT = 1 << 20  # committed csim sample stays under 1 MiB
+
+
+@dataclass
+class Trained:
+    directory: Path
+    float_accuracy: float
+    quantized_accuracy: float
+    sparsity: float
+
+
+def seed_everything(seed: int) -> None:
+    keras.utils.set_random_seed(seed)
+    tf.config.experimental.enable_op_determinism()
+
+
+def train(spec: Spec, progress: bool = True) -> Trained:
+    files = data_files(spec, progress=progress)
+    data = load_dataset(spec, files)
+    parts = split(data, spec)
+    # Shifts are a data-format decision (like choosing the input bits), so all events must fit.
+    pre = fit_preprocessing(data.x, data.features, spec.input)
+    x_train, x_val, x_test = (pre.apply(p.x, f"{spec.name} {n} set") for p, n in
+                              ((parts.train, "training"), (parts.validation, "validation"), (parts.test, "test")))
+    n_in, n_out = len(data.features), len(data.classes)
+
+    seed_everything(spec.seed)
+    float_model = build_float(spec.model, n_in, n_out)
+    float_history = _fit(float_model, spec, x_train, parts.train.y, x_val, parts.validation.y,
+                         spec.train.float_epochs, prune=False, progress=progress, label="float")
+
+    seed_everything(spec.seed)
+    quantized, q_history = _train_quantized(spec, n_in, n_out, x_train, parts.train.y, x_val, parts.validation.y, progress)
+
+    f_acc = _accuracy(float_model, x_test, parts.test.y)
+    q_acc = _accuracy(quantized, x_test, parts.test.y)
+    sparsity = _sparsity(quantized)
+    target = spec.model_dir / TRAINED
+    with atomic_dir(target) as tmp:
+        save_model(quantized, tmp, "model")
+        save_model(float_model, tmp, "float_model")
+        pre.save(tmp / "preprocessing.json")
+        shutil.copyfile(spec.path, tmp / "spec.yml")
+        _save_test_sample(tmp / "test_sample.npz", parts.test, spec.verify.events)
+        record = {
+            "events": {"train": len(parts.train.y), "validation": len(parts.validation.y), "test": len(parts.test.y)},
+            "train_per_class": {c: int((parts.train.y == i).sum()) for i, c in enumerate(data.classes)},
+            "test_accuracy": {"float": f_acc, "quantized": q_acc},
+            "sparsity": sparsity,
+            "history": {"float": float_history, "quantized": q_history},
+            "data": sorted({os.path.relpath(p.parent, spec.model_dir) for p in files}),
+        }
+        write_text(tmp / "training.json", json.dumps(record, indent=1, sort_keys=True) + "\n")
+    _plot_history(spec.model_dir / "plots" / "training.png", float_history, q_history)
+    return Trained(target, f_acc, q_acc, sparsity["total"])
+
+
+def _train_quantized(spec, n_in, n_out, x, y, xv, yv, progress):
+    import tensorflow_model_optimization as tfmot
+
+    model = build_quantized(spec.model, n_in, n_out)
+    steps = -(-len(y) // spec.train.batch_size)
+    schedule = tfmot.sparsity.keras.PolynomialDecay(
+        initial_sparsity=0.0,
+        final_sparsity=spec.train.sparsity,
+        begin_step=spec.train.pruning_start_epoch * steps,
+        end_step=max(spec.train.pruning_end_epoch * steps, spec.train.pruning_start_epoch * steps + 1),
+        frequency=max(steps // 4, 1),
+    )
+    if spec.train.sparsity > 0:
+        model = tfmot.sparsity.keras.prune_low_magnitude(model, pruning_schedule=schedule)
+    history = _fit(model, spec, x, y, xv, yv, spec.train.epochs, prune=spec.train.sparsity > 0, progress=progress, label="quantized")
+    if spec.train.sparsity > 0:
+        stripped = tfmot.sparsity.keras.strip_pruning(model)
+        # strip_pruning output can be a disconnected graph: rebuild from the builder and copy weights
+        model = build_quantized(spec.model, n_in, n_out)
+        model.set_weights(stripped.get_weights())
+    return model, history
+
+
+def _fit(model, spec: Spec, x, y, xv, yv, epochs: int, prune: bool, progress: bool, label: str) -> dict:
+    model.compile(
+        optimizer=keras.optimizers.Adam(spec.train.learning_rate),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=["accuracy"],
+    )
+    callbacks = [EpochBar(epochs, label, progress), keras.callbacks.ReduceLROnPlateau(factor=0.5, patience=4, min_lr=1e-5, verbose=0)]
+    if prune:
+        import tensorflow_model_optimization as tfmot
+
+        callbacks.append(tfmot.sparsity.keras.UpdatePruningStep())
+    hist = model.fit(x, y, validation_data=(xv, yv), epochs=epochs, batch_size=spec.train.batch_size,
+                     shuffle=True, verbose=0, callbacks=callbacks)
+    return {k: [round(float(v), 6) for v in vals] for k, vals in hist.history.items() if k != "lr"}
+
+
+class EpochBar(keras.callbacks.Callback):
+    """One progress bar per training run, with the latest loss/accuracy."""
+
+    def __init__(self, epochs: int, label: str, enabled: bool):
+        super().__init__()
+        from tqdm import tqdm
+
+        self.bar = tqdm(total=epochs, desc=f"train {label}", unit="epoch", disable=not enabled)
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs or {}
+        self.bar.set_postfix(loss=f"{logs.get('loss', 0):.4f}", val_acc=f"{logs.get('val_accuracy', 0):.4f}")
+        self.bar.update(1)
+
+    def on_train_end(self, logs=None):
+        self.bar.close()
+
+
+def _accuracy(model, x, y) -> float:
+    return float(np.mean(np.argmax(model.predict(x, batch_size=4096, verbose=0), axis=1) == y))
+
+
+def _sparsity(model) -> dict:
+    out, zeros, total = {}, 0, 0
+    for layer in model.layers:
+        if not layer.get_weights() or not hasattr(layer, "kernel"):
+            continue
+        k = layer.get_weights()[0]
+        out[layer.name] = round(float(np.mean(k == 0)), 4)
+        zeros += int((k == 0).sum())
+        total += k.size
+    out["total"] = round(zeros / max(total, 1), 4)
+    return out
+
+
+def _save_test_sample(path: Path, test: Dataset, events: int) -> None:
+    """Raw (unpreprocessed) test features + labels: the transform is re-applied and so re-checked."""
+    n = min(events, len(test.y))
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, x=test.x[:n].astype(np.float32), y=test.y[:n].astype(np.int8),
+                        features=np.array(test.features), classes=np.array(test.classes))
+    if buffer.tell() > TEST_SAMPLE_LIMIT:
+        raise RuntimeError(f"test sample is {buffer.tell()} bytes (> 1 MiB); lower verify.events")
+    write_bytes(path, buffer.getvalue())
+
+
+def load_test_sample(directory: Path) -> Dataset:
+    from trigger.errors import TriggerError
+
+    path = Path(directory) / "test_sample.npz"
+    if not path.is_file():
+        raise TriggerError(f"{path}: test sample missing; run `make train`")
+    with np.load(path) as f:
+        return Dataset(f["x"].astype(np.float64), f["y"].astype(np.int64), [str(s) for s in f["features"]], [str(s) for s in f["classes"]])
+
+
+def _plot_history(path: Path, float_history: dict, q_history: dict) -> None:
+    from trigger.plots import figure, save
+
+    fig, axes = figure(1, 2, size=(10, 4))
+    for name, hist in (("float", float_history), ("quantized + pruned", q_history)):
+        axes[0].plot(hist["loss"], label=f"{name} train")
+        axes[0].plot(hist["val_loss"], "--", label=f"{name} validation")
+        axes[1].plot(hist["val_accuracy"], label=name)
+    axes[0].set(xlabel="epoch", ylabel="cross-entropy loss")
+    axes[1].set(xlabel="epoch", ylabel="validation accuracy")
+    for ax in axes:
+        ax.legend()
+        ax.grid(alpha=0.3)
+    save(fig, path)

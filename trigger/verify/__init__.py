@@ -1,0 +1,1 @@
+"""Verification stage: csim vs quantized Keras (bit-exact), vs float (task metrics), overflow, budget."""

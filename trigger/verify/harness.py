@@ -1,0 +1,151 @@
+"""The csim harness: build each backend's HLS project, run the test sample through the
+compiled C simulation, and hold it against the quantized Keras model (0 LSB), the float
+model (task metrics), the fixed-point ranges (overflow) and the budget.
+
+Writes hls_projects/<model>/<backend>/ (atomically, per backend) and
+models/<model>/metrics.json + plots/.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+
+import numpy as np
+
+import trigger.keras2  # noqa: F401
+from trigger import budget as budget_mod
+from trigger.atomic import atomic_dir, remove_stale, write_text
+from trigger.data.preprocess import Preprocessing
+from trigger.errors import TriggerError
+from trigger.firmware import convert, finish_project, project_dir, require_gxx, synthesize
+from trigger.models import load_model
+from trigger.spec import Spec
+from trigger.train import TRAINED, load_test_sample
+from trigger.verify import compare as cmp
+from trigger.verify import metrics as task_metrics
+from trigger.verify import overflow, plots
+from trigger.verify.fixed import FixedType
+
+
+@dataclass
+class BackendResult:
+    backend: str
+    agreement: cmp.Agreement
+    output_type: FixedType
+    csim_out: np.ndarray
+    figures: dict
+    synthesis: str
+    project: Path
+    overflow: dict = field(default_factory=dict)
+
+
+def verify(spec: Spec, backends: list[str] | None = None, progress: bool = True, log=print) -> dict:
+    """Run the harness for every backend; write and return metrics.json."""
+    require_gxx()
+    backends = backends or spec.firmware.backends
+    trained = spec.model_dir / TRAINED
+    quantized = load_model(trained, "model")
+    float_model = load_model(trained, "float_model")
+    pre = Preprocessing.load(trained / "preprocessing.json")
+    if pre.features != list(spec.data.features):
+        raise TriggerError(f"{trained}: trained on features {pre.features}, spec lists {list(spec.data.features)}; retrain")
+    sample = load_test_sample(trained)
+    x = pre.apply(sample.x, f"{trained / 'test_sample.npz'}")
+    limits = budget_mod.load_budget(spec.model_dir / "budget.yml")
+
+    keras_layers = cmp.keras_layer_outputs(quantized, x)
+    keras_out = quantized.predict(x, batch_size=4096, verbose=0).astype(np.float64)
+    float_out = float_model.predict(x, batch_size=4096, verbose=0).astype(np.float64)
+    inputs_true = np.asarray(sample.x) * np.exp2(-np.asarray(pre.shifts, np.float64))
+
+    results = []
+    for backend in backends:
+        t0 = time.time()
+        result = _run_backend(spec, backend, quantized, x, keras_out, keras_layers, inputs_true)
+        log(f"{cmp.describe(result.agreement, backend)}  [{time.time() - t0:.0f} s]  {result.synthesis}")
+        results.append(result)
+
+    metrics = {
+        "float": task_metrics.classification(float_out, sample.y, sample.classes),
+        "quantized": task_metrics.classification(keras_out, sample.y, sample.classes),
+    }
+    report = _report(spec, sample, metrics, results, limits)
+    _write(spec, report, sample, float_out, keras_out, results)
+    return report
+
+
+def _run_backend(spec, backend, quantized, x, keras_out, keras_layers, inputs_true) -> BackendResult:
+    final = project_dir(spec, backend)
+    remove_stale(final.parent)
+    with atomic_dir(final) as tmp:
+        hls_model = convert(spec, quantized, backend, tmp)
+        hls_model.compile()
+        csim_out = np.asarray(hls_model.predict(np.ascontiguousarray(x)), np.float64).reshape(len(x), -1)
+        output_type = FixedType.of(hls_model.get_output_variables()[0].type.precision)
+        agreement, bad = cmp.compare(keras_out, csim_out, output_type)
+        if len(bad):
+            _, trace = hls_model.trace(np.ascontiguousarray(x[bad[:200]]))
+            types = {layer.name: FixedType.of(layer.get_output_variable().type.precision) for layer in hls_model.get_layers()}
+            layer, lsb = cmp.first_divergence({k: v[bad[:200]] for k, v in keras_layers.items()}, trace, types)
+            agreement.first_diverging_layer, agreement.layer_lsb_diff = layer or "output only", lsb
+        audit = overflow.audit(hls_model, keras_layers, inputs_true)
+        figures = budget_mod.estimate(hls_model, spec.firmware.clock_period_ns, spec.firmware.reuse_factor)
+        finish_project(tmp, final)
+    synth = synthesize(final, backend, spec.name)
+    if synth.report is not None:
+        figures = budget_mod.best(figures, budget_mod.vivado_figures(synth.report))
+    return BackendResult(backend, agreement, output_type, csim_out, figures, synth.message, final, audit)
+
+
+def _report(spec: Spec, sample, metrics: dict, results: list[BackendResult], limits: dict) -> dict:
+    backends = {}
+    for r in results:
+        csim_metrics = task_metrics.classification(r.csim_out, sample.y, sample.classes)
+        drops = task_metrics.classification_drops(metrics["float"], csim_metrics)
+        backends[r.backend] = {
+            "csim": r.agreement.as_dict(r.backend, r.output_type),
+            "metrics": csim_metrics,
+            "budget": budget_mod.evaluate(r.figures, drops, limits),
+            "figures": r.figures,
+            "metric_drops": drops,
+            "synthesis": r.synthesis,
+            "project": str(r.project),
+        }
+    primary = backends[results[0].backend]
+    return {
+        "model": spec.name,
+        "task": spec.task,
+        "events": int(len(sample.y)),
+        "csim": primary["csim"],
+        "metrics": {**metrics, "csim": primary["metrics"]},
+        "overflow": results[0].overflow,
+        "budget": primary["budget"],
+        "backends": backends,
+        "provenance": {
+            "spec_sha256": hashlib.sha256(spec.path.read_bytes()).hexdigest() if spec.path else None,
+            "versions": {p: metadata.version(p) for p in ("hls4ml", "qkeras", "tensorflow", "tf-keras")},
+            "estimate_method": "trigger.budget docstring (analytic; not a synthesis result)",
+        },
+    }
+
+
+def _write(spec: Spec, report: dict, sample, float_out, keras_out, results: list[BackendResult]) -> None:
+    plot_dir = spec.model_dir / "plots"
+    primary = results[0]
+    plots.roc_curves(plot_dir / "roc.png", sample.y, sample.classes, float_out, primary.csim_out, primary.backend)
+    for r in results:
+        plots.csim_scatter(plot_dir / f"csim_vs_keras_{r.backend}.png", keras_out, r.csim_out, r.output_type.lsb,
+                           r.backend, r.agreement.exact_fraction)
+    write_text(spec.model_dir / "metrics.json", json.dumps(report, indent=1) + "\n")
+
+
+def load_metrics(model_dir: Path) -> dict:
+    path = Path(model_dir) / "metrics.json"
+    if not path.is_file():
+        raise TriggerError(f"{path}: no metrics yet; run `make synth` (or `trigger synth {Path(model_dir).name}`)")
+    return json.loads(path.read_text())
