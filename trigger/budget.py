@@ -9,7 +9,8 @@ The estimate (io_parallel; documented so a firmware engineer can redo it by hand
   products to LUTs), else it is shift-and-add in LUTs: (CSD digits of the weight - 1)
   adders of (input + weight) bits. With ReuseFactor R > 1 the weights are no longer
   constants: ceil(multipliers / R) generic multipliers of input*weight/2 LUTs each.
-- Adder tree per neuron: (terms - 1) adders of accumulator width, one LUT per bit.
+- Adder tree per neuron: (terms - 1) adders, one LUT per bit; a balanced tree's adders are
+  on average ~2 bits wider than a product, so width = min(input + weight bits + 2, accumulator).
 - ReLU: one LUT per output bit per neuron.
 - Latency per Dense layer: 1 cycle for products, then ceil(log2(terms) / L) cycles for the
   adder tree, L = max(1, floor(clock / 1.5 ns)) adder levels per cycle; + (R - 1) cycles.
@@ -69,7 +70,8 @@ def estimate(hls_model, clock_ns: float, reuse_factor: int) -> dict[str, dict]:
                 lut += math.ceil(multipliers / reuse_factor) * (a_type.width * w_type.width // 2)
             else:
                 lut += int(((digits[digits > 1] - 1) * (a_type.width + w_type.width)).sum())
-            lut += int(np.maximum(terms - 1, 0).sum()) * acc_bits
+            adder_bits = min(a_type.width + w_type.width + 2, acc_bits)
+            lut += int(np.maximum(terms - 1, 0).sum()) * adder_bits
             depth = math.ceil(math.log2(max(int(terms.max(initial=1)), 1))) if terms.max(initial=0) > 1 else 0
             layer_cycles = 1 + math.ceil(depth / levels_per_cycle) + (reuse_factor - 1)
         elif layer.class_name in ("Activation", "ReLU"):
