@@ -70,12 +70,16 @@ def test_unknown_spec_key(tmp_path, monkeypatch, capsys):
     assert_clean_failure(capsys, tmp_path, before, run_cli("synth", "models/tiny"), "unknown key 'verify.tolerance'")
 
 
-def test_wrong_number_of_features_in_sample(tiny_project, capsys):
-    sample = tiny_project / "models/tiny/trained/test_sample.npz"
+def edit_test_sample(project, edit) -> None:
+    sample = project / "models/tiny/trained/test_sample.npz"
     with np.load(sample) as f:
         parts = dict(f)
-    parts["x"] = parts["x"][:, :6]
+    parts["x"] = edit(parts["x"])
     np.savez(sample, **parts)
+
+
+def test_wrong_number_of_features_in_sample(tiny_project, capsys):
+    edit_test_sample(tiny_project, lambda x: x[:, :6])
     before = outputs(tiny_project)
     assert_clean_failure(capsys, tiny_project, before, run_cli("synth", "models/tiny"),
                          "has 6 features, the model expects 7")
@@ -91,11 +95,11 @@ def test_spec_features_differ_from_trained_model(tiny_project, capsys):
 
 
 def test_inputs_saturating_the_input_type(tiny_project, capsys):
-    sample = tiny_project / "models/tiny/trained/test_sample.npz"
-    with np.load(sample) as f:
-        parts = dict(f)
-    parts["x"][5, 2] = 1e9
-    np.savez(sample, **parts)
+    def outlier(x):
+        x[5, 2] = 1e9
+        return x
+
+    edit_test_sample(tiny_project, outlier)
     before = outputs(tiny_project)
     assert_clean_failure(capsys, tiny_project, before, run_cli("synth", "models/tiny"),
                          "saturate ap_fixed<16,6>", "feature 'f2'")
@@ -126,3 +130,20 @@ def test_interrupted_synth_keeps_previous_project(tiny_project, monkeypatch, cap
     assert "interrupted" in capsys.readouterr().err
     assert outputs(tiny_project) == before
     assert not [p for p in (tiny_project / "hls_projects/tiny").iterdir() if p.name.startswith(".")]
+
+
+def test_interrupted_training_keeps_previous_model(tiny_project, monkeypatch, capsys):
+    before = outputs(tiny_project)
+    import trigger.train
+
+    real_save = trigger.train.save_test_sample
+
+    def interrupted_save(*args, **kwargs):
+        real_save(*args, **kwargs)  # some new files already exist in the staging directory...
+        raise KeyboardInterrupt  # ...when the user hits Ctrl-C
+
+    monkeypatch.setattr(trigger.train, "save_test_sample", interrupted_save)
+    assert run_cli("train", "models/tiny") == 130
+    assert "interrupted" in capsys.readouterr().err
+    assert outputs(tiny_project) == before
+    assert [p.name for p in (tiny_project / "models/tiny").iterdir() if p.name.startswith(".")] == []

@@ -29,7 +29,7 @@ import numpy as np
 import yaml
 
 from trigger.errors import TriggerError
-from trigger.verify.fixed import FixedType
+from trigger.fixed import FixedType
 
 QUANTITIES = ("latency_ns", "latency_cycles", "ii_cycles", "dsp", "lut", "ff", "bram")
 SOURCE_RANK = {"vivado": 0, "rtl": 1, "estimate": 2}

@@ -10,6 +10,7 @@ are merged last, so a user can trade exactness for area knowingly.
 from __future__ import annotations
 
 import copy
+import os
 import shutil
 import subprocess
 from dataclasses import dataclass
@@ -25,8 +26,6 @@ VENDOR_TOOLS = {"Vitis": "vitis-run", "Vivado": "vivado_hls"}
 
 
 def projects_root() -> Path:
-    import os
-
     return Path(os.environ.get("TRIGGER_HLS_PROJECTS", "hls_projects"))
 
 

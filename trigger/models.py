@@ -7,6 +7,7 @@ overflow audit. The trigger output is the logits; softmax exists only offline.
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 
@@ -61,8 +62,6 @@ def save_model(model: keras.Model, directory: Path, stem: str) -> None:
     from trigger.atomic import write_bytes, write_text
 
     write_text(directory / f"{stem}.json", json.dumps(json.loads(model.to_json()), indent=1, sort_keys=True) + "\n")
-    import io
-
     buffer = io.BytesIO()
     np.savez(buffer, **{f"w{i:03d}": w for i, w in enumerate(model.get_weights())})
     write_bytes(directory / f"{stem}_weights.npz", buffer.getvalue())

@@ -7,7 +7,6 @@ missing key is an error that names the key path and the file.
 from __future__ import annotations
 
 import dataclasses
-import re
 import types
 import typing
 from dataclasses import dataclass, field
@@ -17,9 +16,7 @@ from typing import Any, Literal
 import yaml
 
 from trigger.errors import TriggerError
-
-FIXED_RE = re.compile(r"^ap_(u?)fixed<\s*(\d+)\s*,\s*(-?\d+)\s*(?:,\s*\w+\s*)*>$")
-
+from trigger.fixed import FixedType
 
 # --------------------------------------------------------------------------- generators
 @dataclass
@@ -212,24 +209,17 @@ def _convert(tp, value, key: str, source: str):
         return {str(k): _convert(args[1], v, _join(key, k), source) for k, v in value.items()}
     if tp is Any:
         return value
-    if tp is float and isinstance(value, int) and not isinstance(value, bool):
-        return float(value)
-    if tp in (int, float, str, bool) and not (isinstance(value, tp) and not (tp is int and isinstance(value, bool))):
-        raise TriggerError(f"{source}: '{key}' must be {tp.__name__}, got {value!r}")
+    if tp in (int, float, str, bool):
+        if tp is float and isinstance(value, int) and not isinstance(value, bool):
+            return float(value)
+        is_bool = isinstance(value, bool)
+        if not isinstance(value, tp) or (is_bool and tp is not bool):  # YAML `yes` is not a number
+            raise TriggerError(f"{source}: '{key}' must be {tp.__name__}, got {value!r}")
     return value
 
 
 def _join(where: str, key) -> str:
     return f"{where}.{key}" if where else str(key)
-
-
-def parse_fixed(text: str, key: str = "precision") -> tuple[int, int, bool]:
-    """'ap_fixed<16,6>' -> (width, integer bits, signed)."""
-    m = FIXED_RE.match(text.strip())
-    if not m:
-        raise TriggerError(f"'{key}' = {text!r} is not an ap_fixed<W,I> / ap_ufixed<W,I> type")
-    unsigned, width, integer = m.groups()
-    return int(width), int(integer), not unsigned
 
 
 def _check_semantics(spec: Spec, source: str) -> None:
@@ -245,8 +235,8 @@ def _check_semantics(spec: Spec, source: str) -> None:
     for frac in ("test_fraction", "validation_fraction"):
         if not 0.0 < getattr(d, frac) < 1.0:
             raise TriggerError(f"{source}: 'data.{frac}' must be between 0 and 1")
-    parse_fixed(spec.input.precision, "input.precision")
-    parse_fixed(spec.firmware.default_precision, "firmware.default_precision")
+    FixedType.parse(spec.input.precision, "input.precision")
+    FixedType.parse(spec.firmware.default_precision, "firmware.default_precision")
     for name in spec.input.shifts:
         if name not in d.features:
             raise TriggerError(f"{source}: 'input.shifts.{name}' is not one of data.features")

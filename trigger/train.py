@@ -68,7 +68,7 @@ def train(spec: Spec, progress: bool = True) -> Trained:
         save_model(float_model, tmp, "float_model")
         pre.save(tmp / "preprocessing.json")
         shutil.copyfile(spec.path, tmp / "spec.yml")
-        _save_test_sample(tmp / "test_sample.npz", parts.test, spec.verify.events)
+        save_test_sample(tmp / "test_sample.npz", parts.test, spec.verify.events)
         record = {
             "events": {"train": len(parts.train.y), "validation": len(parts.validation.y), "test": len(parts.test.y)},
             "train_per_class": {c: int((parts.train.y == i).sum()) for i, c in enumerate(data.classes)},
@@ -156,7 +156,7 @@ def _sparsity(model) -> dict:
     return out
 
 
-def _save_test_sample(path: Path, test: Dataset, events: int) -> None:
+def save_test_sample(path: Path, test: Dataset, events: int) -> None:
     """Raw (unpreprocessed) test features + labels: the transform is re-applied and so re-checked."""
     n = min(events, len(test.y))
     buffer = io.BytesIO()

@@ -15,6 +15,7 @@ from importlib import metadata
 from multiprocessing import get_context
 from pathlib import Path
 
+from trigger.atomic import write_text
 from trigger.errors import TriggerError
 from trigger.spec import JetGenerator
 
@@ -62,7 +63,7 @@ def generate(cfg: JetGenerator, seed: int, root: Path | None = None, progress: b
     plan = chunk_plan(cfg, seed)
     files = [directory / f"{cls}-{i:04d}.root" for cls, i, _, _ in plan]
     todo = [(p, f) for p, f in zip(plan, files) if not f.exists()]
-    (directory / "settings.json").write_text(json.dumps({"seed": seed, **dataclasses.asdict(cfg)}, indent=1))
+    write_text(directory / "settings.json", json.dumps({"seed": seed, **dataclasses.asdict(cfg)}, indent=1))
     if not todo:
         return files
 

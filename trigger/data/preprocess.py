@@ -17,7 +17,8 @@ from pathlib import Path
 import numpy as np
 
 from trigger.errors import TriggerError
-from trigger.spec import InputSpec, parse_fixed
+from trigger.fixed import FixedType
+from trigger.spec import InputSpec
 
 AUTO_QUANTILE = 99.9  # the shift maps this quantile of |x| into (0.5, 1]
 
@@ -32,24 +33,16 @@ class Preprocessing:
     saturation: str  # 'error' or 'clip'
 
     @property
-    def width(self) -> int:
-        return parse_fixed(self.precision)[0]
-
-    @property
-    def integer(self) -> int:
-        return parse_fixed(self.precision)[1]
+    def input_type(self) -> FixedType:
+        return FixedType.parse(self.precision)
 
     @property
     def lsb(self) -> float:
-        width, integer, _ = parse_fixed(self.precision)
-        return 2.0 ** (integer - width)
+        return self.input_type.lsb
 
     @property
     def range(self) -> tuple[float, float]:
-        width, integer, signed = parse_fixed(self.precision)
-        if signed:
-            return -(2.0 ** (integer - 1)), 2.0 ** (integer - 1) - self.lsb
-        return 0.0, 2.0**integer - self.lsb
+        return self.input_type.lo, self.input_type.hi
 
     def apply(self, x: np.ndarray, source: str = "input") -> np.ndarray:
         """Raw features -> the exact fixed-point values the firmware input receives (as float64)."""
@@ -64,9 +57,8 @@ class Preprocessing:
         if bad.any():
             col = int(np.argmax(bad.any(axis=0)))
             raise TriggerError(f"{source}: {int(bad.sum())} NaN/Inf values (feature '{self.features[col]}'); clean the input")
-        scaled = x * np.exp2(-np.asarray(self.shifts, dtype=np.float64))
         lo, hi = self.range
-        q = np.round(scaled / self.lsb) * self.lsb  # np.round: ties to even, as AP_RND_CONV
+        q = self._rounded(x)
         over = (q < lo) | (q > hi)
         if over.any() and self.saturation == "error":
             col = int(np.argmax(over.sum(axis=0)))
@@ -78,11 +70,17 @@ class Preprocessing:
             )
         return np.clip(q, lo, hi)
 
+    def scaled(self, x: np.ndarray) -> np.ndarray:
+        """x * 2**-shift: the exact value before it is rounded into the input type."""
+        return np.asarray(x, dtype=np.float64) * np.exp2(-np.asarray(self.shifts, dtype=np.float64))
+
+    def _rounded(self, x: np.ndarray) -> np.ndarray:
+        return np.round(self.scaled(x) / self.lsb) * self.lsb  # np.round: ties to even, as AP_RND_CONV
+
     def saturated(self, x: np.ndarray) -> np.ndarray:
         """Per-feature count of values that would saturate the input type."""
-        scaled = np.asarray(x, dtype=np.float64) * np.exp2(-np.asarray(self.shifts, dtype=np.float64))
         lo, hi = self.range
-        q = np.round(scaled / self.lsb) * self.lsb
+        q = self._rounded(x)
         return ((q < lo) | (q > hi)).sum(axis=0)
 
     def save(self, path: Path) -> None:
@@ -99,8 +97,7 @@ class Preprocessing:
 
 def fit_preprocessing(x: np.ndarray, features: list[str], spec: InputSpec) -> Preprocessing:
     """Choose a shift per feature (unless the spec fixes it) so training data fit without saturation."""
-    width, integer, signed = parse_fixed(spec.precision)
-    top = 2.0 ** (integer - 1 if signed else integer)
+    input_type = FixedType.parse(spec.precision, "input.precision")
     shifts = []
     for j, name in enumerate(features):
         if name in spec.shifts:
@@ -109,7 +106,7 @@ def fit_preprocessing(x: np.ndarray, features: list[str], spec: InputSpec) -> Pr
         col = np.abs(np.asarray(x[:, j], dtype=np.float64))
         typical = float(np.percentile(col, AUTO_QUANTILE))
         k = math.ceil(math.log2(typical)) if typical > 0 else 0
-        while col.max() * 2.0**-k >= top - 2.0 ** (integer - width):
+        while col.max() * 2.0**-k > input_type.hi - input_type.lsb:
             k += 1
         shifts.append(k)
     return Preprocessing(list(features), shifts, spec.precision, spec.saturation)

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from trigger.verify.fixed import FixedType
+from trigger.fixed import FixedType
 
 
 @dataclass

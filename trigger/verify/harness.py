@@ -29,7 +29,7 @@ from trigger.train import TRAINED, load_test_sample
 from trigger.verify import compare as cmp
 from trigger.verify import metrics as task_metrics
 from trigger.verify import overflow, plots
-from trigger.verify.fixed import FixedType
+from trigger.fixed import FixedType
 
 
 @dataclass
@@ -61,7 +61,7 @@ def verify(spec: Spec, backends: list[str] | None = None, progress: bool = True,
     keras_layers = cmp.keras_layer_outputs(quantized, x)
     keras_out = quantized.predict(x, batch_size=4096, verbose=0).astype(np.float64)
     float_out = float_model.predict(x, batch_size=4096, verbose=0).astype(np.float64)
-    inputs_true = np.asarray(sample.x) * np.exp2(-np.asarray(pre.shifts, np.float64))
+    inputs_true = pre.scaled(sample.x)
 
     results = []
     for backend in backends:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from trigger.verify.fixed import FixedType
+from trigger.fixed import FixedType
 
 
 def audit(hls_model, keras_layers: dict[str, np.ndarray], inputs_true: np.ndarray) -> dict[str, dict]:
