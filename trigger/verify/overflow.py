@@ -2,8 +2,13 @@
 
 The 'true' value of a layer is what the arithmetic produces before the layer's own
 rounding/saturation: a Dense result is the exact sum (the quantized Keras output); a
-quantized ReLU's true value is max(0, previous output), before its saturation. Values
-outside the type's range are counted as saturated (or wrapped, for WRAP types).
+quantized ReLU's true value is max(0, previous output), before its saturation. A value
+that, once rounded onto the type's grid, falls outside the type's range is counted as
+saturated (or wrapped, for WRAP types).
+
+`clip_in_keras` tells the two kinds apart: a QKeras activation (and the input
+preprocessing) clips exactly like the firmware, so its saturations are part of the
+trained model; anywhere else a saturation would be a firmware-only overflow.
 """
 
 from __future__ import annotations
@@ -17,21 +22,32 @@ def audit(hls_model, keras_layers: dict[str, np.ndarray], inputs_true: np.ndarra
     report: dict[str, dict] = {}
     previous: np.ndarray = inputs_true
     for layer in hls_model.get_layers():
-        ftype = FixedType.of(layer.get_output_variable().type.precision)
+        precision = layer.get_output_variable().type.precision
+        ftype = FixedType.of(precision)
+        relu = _is_relu(layer)
         if layer.class_name == "Input":
             true = inputs_true
         elif layer.name in keras_layers:
-            true = np.maximum(previous, 0.0) if _is_relu(layer) else keras_layers[layer.name]
+            true = np.maximum(previous, 0.0) if relu else keras_layers[layer.name]
         else:
             continue
+        # the input is rounded to nearest by the preprocessing; layers round as their type says
+        truncate = layer.class_name != "Input" and str(getattr(precision, "rounding_mode", "TRN")).endswith("TRN")
+        stored = _quantize(true, ftype.lsb, truncate)
         report[layer.name] = {
-            "saturated": int(((true < ftype.lo) | (true > ftype.hi)).sum()),
+            "saturated": int(((stored < ftype.lo) | (stored > ftype.hi)).sum()),
             "range": [ftype.lo, ftype.hi],
             "observed": [float(true.min()), float(true.max())],
             "type": str(ftype),
+            "clip_in_keras": relu or layer.class_name == "Input",
         }
         previous = keras_layers.get(layer.name, true)
     return report
+
+
+def _quantize(values: np.ndarray, lsb: float, truncate: bool) -> np.ndarray:
+    """Onto the type's grid before range checks: TRN floors, the RND modes round to nearest."""
+    return (np.floor(values / lsb) if truncate else np.round(values / lsb)) * lsb
 
 
 def _is_relu(layer) -> bool:
