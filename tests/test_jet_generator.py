@@ -5,7 +5,8 @@ import pytest
 
 from trigger.data.generate import cache_key, generate
 from trigger.data.jets import FEATURES, KINEMATICS
-from trigger.data.rootio import read_columns, read_metadata
+from trigger.data.reader import read_columns
+from trigger.data.rootio import read_metadata
 from trigger.spec import JetGenerator
 
 CFG = JetGenerator(jets_per_class=40, chunk_jets=20, workers=2)

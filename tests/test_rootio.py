@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 
-from trigger.data.rootio import read_columns, read_metadata, write_tree
+from trigger.data.reader import read_columns
+from trigger.data.rootio import read_metadata, write_tree
 from trigger.errors import TriggerError
 
 

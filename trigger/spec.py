@@ -46,6 +46,20 @@ GENERATORS = {"jets": JetGenerator}
 
 # --------------------------------------------------------------------------- stages
 @dataclass
+class CollectionSpec:
+    """A jagged collection (e.g. Jet_pt[nJet]) turned into `count` fixed slots per event.
+
+    Model inputs are named `<name><i>_<field>` (object-major: jet0_pt, jet0_eta, jet1_pt, ...).
+    """
+
+    fields: dict[str, str]  # field -> branch or expression of branches of this collection
+    count: int  # pad (with `pad`) or truncate to this many objects
+    sort_by: str | None = None  # a field; objects sorted by it, largest first
+    counter: str | None = None  # count branch, for fixed-size arrays holding fewer valid entries
+    pad: float = 0.0
+
+
+@dataclass
 class LabelSpec:
     branch: str
     classes: list[str]
@@ -53,7 +67,7 @@ class LabelSpec:
 
 @dataclass
 class DataSpec:
-    features: dict[str, str]  # model input name -> branch name or expression
+    features: dict[str, str | CollectionSpec]  # model input -> branch/expression, or a collection
     label: LabelSpec
     tree: str = "events"
     files: list[str] = field(default_factory=list)
@@ -185,6 +199,9 @@ def _convert(tp, value, key: str, source: str):
         if value is None and type(None) in args:
             return None
         inner = [a for a in args if a is not type(None)]
+        structured = [a for a in inner if dataclasses.is_dataclass(a)]
+        if isinstance(value, dict) and structured:
+            return _convert(structured[0], value, key, source)
         return _convert(inner[0], value, key, source)
     if dataclasses.is_dataclass(tp):
         if tp is JetGenerator:
@@ -230,6 +247,12 @@ def _check_semantics(spec: Spec, source: str) -> None:
         raise TriggerError(f"{source}: 'data.files' and 'data.generator' are exclusive; keep one")
     if not d.features:
         raise TriggerError(f"{source}: 'data.features' is empty; list the model inputs")
+    for name, feature in d.features.items():
+        if isinstance(feature, CollectionSpec):
+            if feature.count < 1:
+                raise TriggerError(f"{source}: 'data.features.{name}.count' must be >= 1")
+            if feature.sort_by is not None and feature.sort_by not in feature.fields:
+                raise TriggerError(f"{source}: 'data.features.{name}.sort_by' must be one of its fields {list(feature.fields)}")
     if len(d.label.classes) < 2:
         raise TriggerError(f"{source}: 'data.label.classes' needs at least two classes")
     for frac in ("test_fraction", "validation_fraction"):
@@ -237,9 +260,12 @@ def _check_semantics(spec: Spec, source: str) -> None:
             raise TriggerError(f"{source}: 'data.{frac}' must be between 0 and 1")
     FixedType.parse(spec.input.precision, "input.precision")
     FixedType.parse(spec.firmware.default_precision, "firmware.default_precision")
+    from trigger.data.reader import feature_names
+
+    names = feature_names(d.features)
     for name in spec.input.shifts:
-        if name not in d.features:
-            raise TriggerError(f"{source}: 'input.shifts.{name}' is not one of data.features")
+        if name not in names:
+            raise TriggerError(f"{source}: 'input.shifts.{name}' is not one of the model inputs")
     if not 0.0 <= spec.train.sparsity < 1.0:
         raise TriggerError(f"{source}: 'train.sparsity' must be in [0, 1)")
     if spec.firmware.reuse_factor < 1:

@@ -52,7 +52,7 @@ def data_files(spec: Spec, generate_missing: bool = True, progress: bool = True)
 
 
 def load_dataset(spec: Spec, files: list[Path] | None = None, progress: bool = True) -> Dataset:
-    from trigger.data.rootio import read_columns
+    from trigger.data.reader import feature_names, read_columns
 
     files = files if files is not None else data_files(spec, progress=progress)
     columns = read_columns(files, spec.data.tree, spec.data.features)
@@ -63,8 +63,9 @@ def load_dataset(spec: Spec, files: list[Path] | None = None, progress: bool = T
             f"data.label: branch '{spec.data.label.branch}' must hold integers 0..{n_classes - 1} "
             f"(one per entry of data.label.classes)"
         )
-    x = np.stack([columns[name] for name in spec.data.features], axis=1)
-    return Dataset(x, labels.astype(np.int64), list(spec.data.features), list(spec.data.label.classes))
+    names = feature_names(spec.data.features)
+    x = np.stack([columns[name] for name in names], axis=1)
+    return Dataset(x, labels.astype(np.int64), names, list(spec.data.label.classes))
 
 
 def split(data: Dataset, spec: Spec) -> Split:

@@ -21,6 +21,7 @@ import trigger.keras2  # noqa: F401
 from trigger import budget as budget_mod
 from trigger.atomic import atomic_dir, remove_stale, write_text
 from trigger.data.preprocess import Preprocessing
+from trigger.data.reader import feature_names
 from trigger.errors import TriggerError
 from trigger.firmware import convert, finish_project, project_dir, require_gxx, synthesize
 from trigger.models import load_model
@@ -52,8 +53,8 @@ def verify(spec: Spec, backends: list[str] | None = None, log=print) -> dict:
     quantized = load_model(trained, "model")
     float_model = load_model(trained, "float_model")
     pre = Preprocessing.load(trained / "preprocessing.json")
-    if pre.features != list(spec.data.features):
-        raise TriggerError(f"{trained}: trained on features {pre.features}, spec lists {list(spec.data.features)}; retrain")
+    if pre.features != feature_names(spec.data.features):
+        raise TriggerError(f"{trained}: trained on features {pre.features}, spec lists {feature_names(spec.data.features)}; retrain")
     sample = load_test_sample(trained)
     x = pre.apply(sample.x, f"{trained / 'test_sample.npz'}")
     limits = budget_mod.load_budget(spec.model_dir / "budget.yml")
