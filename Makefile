@@ -27,9 +27,11 @@ synth: setup
 test: setup
 	$(BIN)/python -m pytest
 
-## data: generate the datasets of every spec (cached under data/)
+## data: the datasets of every spec + the full ttbar and anomaly samples (cached under data/; ~2 h on 2 cores)
 data: setup
-	$(BIN)/trigger data $(SPECS)
+	$(BIN)/trigger data spec $(SPECS)
+	$(BIN)/trigger data ttbar
+	$(BIN)/trigger data anomaly
 
 ## train: (re)train every model from its spec; writes models/<name>/trained/
 train: data

@@ -4,12 +4,12 @@ import numpy as np
 import pytest
 
 from trigger.data.generate import cache_key, generate
-from trigger.data.jets import FEATURES, KINEMATICS
+from trigger.data.jets import FEATURES, KINEMATICS, sanity
 from trigger.data.reader import read_columns
 from trigger.data.rootio import read_metadata
 from trigger.spec import JetGenerator
 
-CFG = JetGenerator(jets_per_class=40, chunk_jets=20, workers=2)
+CFG = JetGenerator(events=40, chunk_events=20, workers=2)
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +34,17 @@ def test_features_and_selection(generated):
     assert np.all(cols["multiplicity"] >= 2) and np.all(cols["multiplicity"] == np.round(cols["multiplicity"]))
     assert np.all(cols["c1_b0_mmdt"] <= 0.5 + 1e-6)  # sum_{i<j} z_i z_j <= 1/2
     np.testing.assert_allclose(cols["d2_a1_b1_mmdt"], cols["d2_b1_mmdt"])  # identical by definition
-    mass = {c: np.median(cols["mass_mmdt"][cols["label"] == i]) for i, c in enumerate(CFG.classes)}
+
+
+def test_card_sanity_soft_drop_mass_peaks(generated):
+    root, files = generated
+    card = (files[0].parent / "card.md").read_text()
+    assert "## Sanity checks" in card and (files[0].parent / "distributions.png").is_file()
+    from trigger.data.card import load_by_process
+    from trigger.data.generate import chunk_plan
+
+    checks = sanity(load_by_process(files[0].parent, chunk_plan(CFG, 3), "events", ["mass_mmdt"]))
+    mass = {name.split()[0]: value for name, (value, _) in checks.items()}
     assert 60 < mass["W"] < 100 and 70 < mass["Z"] < 110 and 130 < mass["t"] < 200
     assert mass["q"] < 50
 
@@ -52,5 +62,5 @@ def test_cached_and_resumable(generated):
 
 def test_cache_key_covers_settings_and_seed():
     assert cache_key(CFG, 3) != cache_key(CFG, 4)
-    assert cache_key(CFG, 3) != cache_key(JetGenerator(jets_per_class=40, chunk_jets=20, pt_min_gev=700), 3)
-    assert cache_key(CFG, 3) == cache_key(JetGenerator(jets_per_class=40, chunk_jets=20, workers=1), 3)
+    assert cache_key(CFG, 3) != cache_key(JetGenerator(events=40, chunk_events=20, pt_min_gev=700), 3)
+    assert cache_key(CFG, 3) == cache_key(JetGenerator(events=40, chunk_events=20, workers=1), 3)

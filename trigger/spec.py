@@ -19,12 +19,32 @@ from trigger.errors import TriggerError
 from trigger.fixed import FixedType
 
 # --------------------------------------------------------------------------- generators
+# Every generator has `events` (per process/class) and `chunk_events` (per chunk file).
+@dataclass
+class DetectorSettings:
+    """Parametric reconstruction used by the ttbar and anomaly generators (trigger/data/detector.py)."""
+
+    jet_radius: float = 0.4
+    jet_eta_max: float = 4.7
+    jet_stochastic: float = 1.0  # jet pT resolution: sigma/pT = stochastic/sqrt(pT) (+) constant
+    jet_constant: float = 0.05
+    electron_resolution: float = 0.02  # sigma/pT
+    muon_resolution: float = 0.01
+    isolation_cone: float = 0.3
+    isolation_max: float = 0.15  # sum pT of other visible particles in the cone / lepton pT
+    btag_eff_b: float = 0.70
+    btag_eff_c: float = 0.10
+    btag_eff_light: float = 0.01
+    btag_eta_max: float = 2.5
+
+
 @dataclass
 class JetGenerator:
     """Pythia8 + FastJet boosted jets, five classes, hls4ml-LHC-jet-dataset features."""
 
     name: Literal["jets"] = "jets"
-    jets_per_class: int = 30000
+    events: int = 30000  # jets per class
+    chunk_events: int = 1000
     classes: list[str] = field(default_factory=lambda: ["q", "g", "W", "Z", "t"])
     ecm_gev: float = 13000.0
     jet_radius: float = 0.8
@@ -37,11 +57,77 @@ class JetGenerator:
     softdrop_beta: float = 0.0
     softdrop_zcut: float = 0.1
     mpi: bool = True
-    chunk_jets: int = 1000
     workers: int = 0  # 0: one per core
 
 
-GENERATORS = {"jets": JetGenerator}
+@dataclass
+class TtbarGenerator:
+    """Semileptonic ttbar (e/mu + jets) at reco level with truth tops, W and neutrino."""
+
+    name: Literal["ttbar"] = "ttbar"
+    events: int = 50000  # selected events per lepton charge (processes lplus, lminus)
+    chunk_events: int = 1000
+    ecm_gev: float = 13000.0
+    lepton_pt_min_gev: float = 25.0
+    lepton_eta_max: float = 2.4
+    jet_pt_min_gev: float = 25.0
+    jet_eta_max: float = 2.4
+    min_jets: int = 4
+    detector: DetectorSettings = field(default_factory=DetectorSettings)
+    mpi: bool = True
+    workers: int = 0
+
+
+@dataclass
+class AnomalyGenerator:
+    """ADC2021-like events: SM background mixture (W, Z, ttbar, QCD) and four BSM signals."""
+
+    name: Literal["anomaly"] = "anomaly"
+    processes: list[str] = field(default_factory=lambda: ["W", "Z", "ttbar", "QCD", "A4l", "LQ", "h0", "hpm"])
+    events: int = 50000  # filtered events per background process
+    signal_events: int = 10000  # filtered events per signal process
+    process_events: dict[str, int] = field(default_factory=lambda: {"hpm": 2000})  # overrides (hpm: 0.6% pass)
+    chunk_events: int = 1000
+    ecm_gev: float = 13000.0
+    filter_lepton_pt_gev: float = 23.0  # event filter: an isolated e/mu above this ...
+    filter_ht_gev: float = 700.0  # ... or HT of jets (pT>30, |eta|<2.4) above this
+    qcd_pthat_min_gev: float = 250.0
+    electron_pt_min_gev: float = 3.0
+    electron_eta_max: float = 3.0
+    muon_pt_min_gev: float = 3.0
+    muon_eta_max: float = 2.1
+    jet_pt_min_gev: float = 15.0
+    jet_eta_max: float = 4.0
+    a_mass_gev: float = 50.0
+    lq_mass_gev: float = 80.0
+    h0_mass_gev: float = 60.0
+    hpm_mass_gev: float = 60.0
+    detector: DetectorSettings = field(default_factory=DetectorSettings)
+    mpi: bool = True
+    workers: int = 0
+
+
+@dataclass
+class ToyGenerator:
+    """Numpy toy: isotropic t -> b W -> b l nu decays of boosted tops (no Pythia)."""
+
+    name: Literal["toy"] = "toy"
+    events: int = 200000
+    chunk_events: int = 50000
+    top_pt_min_gev: float = 100.0
+    top_pt_max_gev: float = 800.0
+    top_eta_max: float = 2.5
+    top_mass_gev: float = 172.5
+    top_width_gev: float = 1.4
+    w_mass_gev: float = 80.4
+    w_width_gev: float = 2.1
+    b_mass_gev: float = 4.8
+    met_resolution_gev: float = 0.0  # Gaussian smearing of MET px, py
+    workers: int = 0
+
+
+GeneratorSettings = JetGenerator | TtbarGenerator | AnomalyGenerator | ToyGenerator
+GENERATORS = {cls.name: cls for cls in (JetGenerator, TtbarGenerator, AnomalyGenerator, ToyGenerator)}
 
 
 # --------------------------------------------------------------------------- stages
@@ -71,7 +157,8 @@ class DataSpec:
     label: LabelSpec
     tree: str = "events"
     files: list[str] = field(default_factory=list)
-    generator: JetGenerator | None = None
+    generator: GeneratorSettings | None = None
+    seed: int = 0  # dataset seed (generators); the top-level seed drives splitting and training
     test_fraction: float = 0.2
     validation_fraction: float = 0.1
     max_events: int | None = None
@@ -172,6 +259,13 @@ def spec_from_dict(raw: Any, source: str = "spec") -> Spec:
     return spec
 
 
+def generator_settings(name: str, raw: dict, source: str):
+    """Settings of one built-in generator from a mapping (CLI options), validated like a spec."""
+    if name not in GENERATORS:
+        raise TriggerError(f"{source}: unknown generator {name!r} (known: {', '.join(GENERATORS)})")
+    return _build(GENERATORS[name], {"name": name, **raw}, "", source)
+
+
 def _build(cls, raw, where: str, source: str):
     if not isinstance(raw, dict):
         raise TriggerError(f"{source}: '{where or '<top>'}' must be a mapping, got {type(raw).__name__}")
@@ -200,17 +294,15 @@ def _convert(tp, value, key: str, source: str):
             return None
         inner = [a for a in args if a is not type(None)]
         structured = [a for a in inner if dataclasses.is_dataclass(a)]
+        if isinstance(value, dict) and len(structured) > 1:  # generator settings: chosen by `name`
+            by_name = {a.name: a for a in structured}
+            if value.get("name") not in by_name:
+                raise TriggerError(f"{source}: '{key}.name' must be one of {sorted(by_name)}, got {value.get('name')!r}")
+            return _build(by_name[value["name"]], value, key, source)
         if isinstance(value, dict) and structured:
             return _convert(structured[0], value, key, source)
         return _convert(inner[0], value, key, source)
     if dataclasses.is_dataclass(tp):
-        if tp is JetGenerator:
-            name = value.get("name") if isinstance(value, dict) else None
-            if name not in GENERATORS:
-                raise TriggerError(
-                    f"{source}: '{key}.name' must be one of {sorted(GENERATORS)}, got {name!r}"
-                )
-            tp = GENERATORS[name]
         return _build(tp, value, key, source)
     if origin is Literal:
         if value not in args:

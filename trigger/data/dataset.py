@@ -27,19 +27,18 @@ class Split:
     test: Dataset
 
 
-def data_files(spec: Spec, generate_missing: bool = True, progress: bool = True) -> list[Path]:
-    """The ROOT files for this spec: the generator's cached chunks or the user's files (globs allowed)."""
-    if spec.data.generator is not None:
+def data_files(spec: Spec, progress: bool = True, scheduler: str | None = None) -> list[Path]:
+    """The ROOT files for this spec: the generator's cached chunks (made if missing) or the user's files."""
+    gen = spec.data.generator
+    if gen is not None:
         from trigger.data.generate import generate
 
-        if spec.data.generator.classes != spec.data.label.classes:
+        if getattr(gen, "classes", spec.data.label.classes) != spec.data.label.classes:
             raise TriggerError(
                 f"{spec.path}: data.label.classes {spec.data.label.classes} must equal "
-                f"data.generator.classes {spec.data.generator.classes} (same order)"
+                f"data.generator.classes {gen.classes} (same order)"
             )
-        if not generate_missing:
-            raise TriggerError(f"{spec.path}: generated data missing; run `make data`")
-        return generate(spec.data.generator, spec.seed, progress=progress)
+        return generate(gen, spec.data.seed, progress=progress, scheduler=scheduler)
     base = spec.path.parent if spec.path else Path(".")
     files: list[Path] = []
     for pattern in spec.data.files:

@@ -1,37 +1,68 @@
-"""Run a built-in generator in parallel chunks, cached under a key of its settings.
+"""Run a built-in generator at scale: chunks (process x seed) on Dask, cached by settings.
 
-Each chunk (one class, one seed) is written as its own ROOT file, atomically; the reader
-merges them. A killed run therefore leaves only complete chunks, and rerunning resumes.
+- The plan is a pure function of (generator, settings, seed): one ROOT file per chunk,
+  named `<process>-<index>.root`, with a Pythia seed derived from (seed, process, index).
+- Chunks run on a dask.distributed LocalCluster (one single-threaded worker per core) or
+  on an existing cluster (`scheduler="tcp://host:port"`; its workers must import
+  `trigger` and see the output directory).
+- Each chunk file is written atomically, so a killed run leaves only complete chunks and
+  the next run generates exactly the missing ones. The reader merges the chunks.
+- The cache directory is `<data root>/<generator>-<key>`, key = hash of the generator
+  name, its settings, the seed, the physics version and the package versions.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
+import importlib
 import json
+import logging
 import os
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+import time
+from dataclasses import dataclass
 from importlib import metadata
-from multiprocessing import get_context
 from pathlib import Path
 
 from trigger.atomic import write_text
 from trigger.errors import TriggerError
-from trigger.spec import JetGenerator
 
-TREE = "events"
-PHYSICS_VERSION = 1  # bump when generator code changes what it writes
-VERSIONED_PACKAGES = ("pythia8mc", "fastjet", "numpy")
+PHYSICS_VERSION = 2  # bump when generator code changes what it writes
+VERSIONED_PACKAGES = ("pythia8mc", "fastjet", "numpy", "awkward")
+MODULES = {"jets": "trigger.data.jets", "ttbar": "trigger.data.ttbar", "anomaly": "trigger.data.anomaly", "toy": "trigger.data.toy"}
+
+
+class Interrupted(TriggerError):
+    exit_code = 130
+
+
+@dataclass(frozen=True)
+class Chunk:
+    process: str
+    process_index: int
+    index: int
+    seed: int
+    events: int
+
+    @property
+    def filename(self) -> str:
+        return f"{self.process}-{self.index:04d}.root"
+
+
+def module(cfg):
+    return importlib.import_module(MODULES[cfg.name])
 
 
 def data_root() -> Path:
     return Path(os.environ.get("TRIGGER_DATA", "data"))
 
 
-def cache_key(cfg: JetGenerator, seed: int) -> str:
+def cache_key(cfg, seed: int) -> str:
     settings = dataclasses.asdict(cfg)
     settings.pop("workers")  # how fast, not what
     blob = {
+        "generator": cfg.name,
         "settings": settings,
         "seed": seed,
         "physics_version": PHYSICS_VERSION,
@@ -40,68 +71,116 @@ def cache_key(cfg: JetGenerator, seed: int) -> str:
     return hashlib.sha256(json.dumps(blob, sort_keys=True).encode()).hexdigest()[:12]
 
 
-def chunk_plan(cfg: JetGenerator, seed: int) -> list[tuple[str, int, int, int]]:
-    """(class, chunk index, Pythia seed, jets) for every chunk; seeds are a pure function of the inputs."""
+def dataset_dir(cfg, seed: int, root: Path | None = None) -> Path:
+    return (root or data_root()) / f"{cfg.name}-{cache_key(cfg, seed)}"
+
+
+def chunk_plan(cfg, seed: int) -> list[Chunk]:
+    gen = module(cfg)
     plan = []
-    for c, cls in enumerate(cfg.classes):
-        n_chunks = -(-cfg.jets_per_class // cfg.chunk_jets)
-        for i in range(n_chunks):
-            jets = min(cfg.chunk_jets, cfg.jets_per_class - i * cfg.chunk_jets)
-            digest = hashlib.sha256(f"{seed}/{cls}/{i}".encode()).digest()
-            plan.append((cls, i, int.from_bytes(digest[:4], "little") % 900_000_000 + 1, jets))
+    for p, process in enumerate(gen.processes(cfg)):
+        total = gen.events_for(cfg, process) if hasattr(gen, "events_for") else cfg.events
+        for i in range(-(-total // cfg.chunk_events)):
+            digest = hashlib.sha256(f"{seed}/{process}/{i}".encode()).digest()
+            chunk_seed = int.from_bytes(digest[:4], "little") % 900_000_000 + 1
+            plan.append(Chunk(process, p, i, chunk_seed, min(cfg.chunk_events, total - i * cfg.chunk_events)))
     return plan
 
 
-def generate(cfg: JetGenerator, seed: int, root: Path | None = None, progress: bool = True) -> list[Path]:
-    """Make sure every chunk of this dataset exists; return the chunk files (classes in order)."""
-    from tqdm import tqdm
-
-    directory = (root or data_root()) / f"{cfg.name}-{cache_key(cfg, seed)}"
+def generate(cfg, seed: int, root: Path | None = None, progress: bool = True, scheduler: str | None = None,
+             card: bool = True) -> list[Path]:
+    """Make sure every chunk exists (generating the missing ones); return the files in plan order."""
+    directory = dataset_dir(cfg, seed, root)
     directory.mkdir(parents=True, exist_ok=True)
     for stale in directory.glob(".*.tmp"):
         stale.unlink()
     plan = chunk_plan(cfg, seed)
-    files = [directory / f"{cls}-{i:04d}.root" for cls, i, _, _ in plan]
-    todo = [(p, f) for p, f in zip(plan, files) if not f.exists()]
-    write_text(directory / "settings.json", json.dumps({"seed": seed, **dataclasses.asdict(cfg)}, indent=1))
-    if not todo:
-        return files
+    files = [directory / c.filename for c in plan]
+    todo = [c for c, f in zip(plan, files) if not f.exists()]
+    write_text(directory / "settings.json", json.dumps({"seed": seed, **dataclasses.asdict(cfg)}, indent=1) + "\n")
+    if todo:
+        started = time.time()
+        workers = cfg.workers or os.cpu_count() or 1
+        _run(cfg, todo, plan, directory, workers, scheduler, progress)
+        _log_run(directory, len(todo), time.time() - started, workers, scheduler)
+    if card and not (directory / "card.md").exists():
+        from trigger.data.card import write_card
 
-    workers = cfg.workers or os.cpu_count() or 1
-    done_jets = sum(p[3] for p, f in zip(plan, files) if f.exists())
-    bar = tqdm(total=sum(p[3] for p in plan), initial=done_jets, unit="jet", desc=f"{cfg.name} → {directory}", disable=not progress)
-    pool = ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"), initializer=_quiet_worker)
-    try:
-        pending = {pool.submit(_make_chunk, cfg, cls, chunk_seed, jets, str(f)): jets for (cls, _, chunk_seed, jets), f in todo}
-        while pending:
-            finished, _ = wait(pending, return_when=FIRST_COMPLETED)
-            for fut in finished:
-                fut.result()
-                bar.update(pending.pop(fut))
-    except KeyboardInterrupt:
-        pool.shutdown(wait=False, cancel_futures=True)
-        complete = sum(f.exists() for f in files)
-        raise TriggerError(f"interrupted: {complete}/{len(files)} chunks complete in {directory}; rerun to resume") from None
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
-        bar.close()
+        write_card(cfg, seed, directory, plan)
     return files
 
 
-def _quiet_worker() -> None:
-    from trigger.data.jets import silence_native_stdout
+def _run(cfg, todo: list[Chunk], plan: list[Chunk], directory: Path, workers: int, scheduler: str | None, progress: bool) -> None:
+    from dask.distributed import as_completed
+    from tqdm import tqdm
 
-    silence_native_stdout()
+    chunks_per_process = {}
+    for c in plan:
+        chunks_per_process[c.process] = chunks_per_process.get(c.process, 0) + 1
+    done = sum(c.events for c in plan) - sum(c.events for c in todo)
+    bar = tqdm(total=sum(c.events for c in plan), initial=done, unit="ev", disable=not progress,
+               desc=f"{cfg.name} -> {directory}")
+    with _client(scheduler, workers) as client:
+        futures = [client.submit(make_chunk_file, cfg, c, chunks_per_process[c.process], str(directory / c.filename),
+                                 key=f"{directory.name}/{c.filename}", pure=False) for c in todo]
+        try:
+            for future in as_completed(futures):
+                bar.update(future.result())
+        except KeyboardInterrupt:
+            client.cancel(futures)
+            complete = sum((directory / c.filename).exists() for c in plan)
+            raise Interrupted(f"interrupted: {complete}/{len(plan)} chunks complete in {directory}; rerun to resume") from None
+        finally:
+            bar.close()
 
 
-def _make_chunk(cfg: JetGenerator, cls: str, seed: int, jets: int, path: str) -> None:
+@contextlib.contextmanager
+def _client(scheduler: str | None, workers: int):
+    from dask.distributed import Client, LocalCluster
+
+    if scheduler:
+        try:
+            client = Client(scheduler, timeout="10s")
+        except (OSError, TimeoutError) as exc:
+            raise TriggerError(f"cannot reach the Dask scheduler at {scheduler} ({exc}); check the address or drop --scheduler") from None
+        with client:
+            yield client
+        return
+    with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
+                      silence_logs=logging.ERROR) as cluster, Client(cluster) as client:
+        yield client
+
+
+def make_chunk_file(cfg, chunk: Chunk, chunks_of_process: int, path: str) -> int:
+    """Worker task: generate one chunk and write it atomically; returns its event count."""
     import numpy as np
 
-    from trigger.data.jets import generate_jets, pythia_settings
+    from trigger.data.pythia import Timing, weight_per_event
     from trigger.data.rootio import write_tree
 
-    columns = generate_jets(cfg, cls, seed, jets)
-    columns = {k: v.astype(np.float32) for k, v in columns.items()}
-    columns["label"] = np.full(jets, cfg.classes.index(cls), dtype=np.int32)
-    meta = {"class": cls, "seed": seed, "classes": cfg.classes, "pythia": pythia_settings(cfg, cls, seed)}
-    write_tree(Path(path), TREE, columns, meta)
+    _silence_native_stdout()
+    columns, meta = module(cfg).make_chunk(cfg, chunk.process, chunk.seed, chunk.events)
+    rows = np.arange(chunk.events, dtype=np.int64)
+    columns["event"] = (np.int64(chunk.process_index) << 40) | (np.int64(chunk.index) << 20) | rows
+    if meta.get("sigma_pb"):
+        timing = Timing(**meta["timing"])
+        columns["weight"] = np.full(chunk.events, weight_per_event(meta["sigma_pb"], timing, chunks_of_process), np.float64)
+    meta.update({"generator": cfg.name, "chunk": dataclasses.asdict(chunk), "chunks_of_process": chunks_of_process})
+    write_tree(Path(path), module(cfg).TREE, columns, meta)
+    return chunk.events
+
+
+def _silence_native_stdout() -> None:
+    """Pythia and FastJet print banners from C++; keep worker stdout clean for the progress bar."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 1)
+    os.close(devnull)
+
+
+def _log_run(directory: Path, chunks: int, seconds: float, workers: int, scheduler: str | None) -> None:
+    log = directory / "runs.json"
+    runs = json.loads(log.read_text()) if log.exists() else []
+    runs.append({"date": time.strftime("%Y-%m-%d %H:%M:%S"), "chunks": chunks, "wall_seconds": round(seconds, 1),
+                 "workers": workers, "scheduler": scheduler or "LocalCluster"})
+    write_text(log, json.dumps(runs, indent=1) + "\n")
+    (directory / "card.md").unlink(missing_ok=True)  # the card describes complete runs only

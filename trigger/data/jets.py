@@ -19,13 +19,14 @@ within the jet radius (2 for W/Z, 3 for top), so the class is the fully merged t
 
 from __future__ import annotations
 
-import os
-
 import awkward as ak
 import numpy as np
 
+from trigger.data.pythia import (cross_section_pb, delta_r, four_vectors, generate_selected, isin, kinematics,
+                                 make_pythia, visible_final)
 from trigger.spec import JetGenerator
 
+TREE = "events"
 FEATURES = [
     "zlogz",
     "c1_b0_mmdt", "c1_b1_mmdt", "c1_b2_mmdt",
@@ -54,12 +55,14 @@ HADRONIC_DECAYS = {
 }
 ORIGIN_IDS = {"q": (1, 2, 3), "g": (21,), "W": (24,), "Z": (23,), "t": (6,)}
 DECAY_QUARKS = {"q": 0, "g": 0, "W": 2, "Z": 2, "t": 3}
-NEUTRINOS = (12, 14, 16)
-EVENTS_PER_BATCH = 100
 
 
-def pythia_settings(cfg: JetGenerator, cls: str, seed: int) -> list[str]:
-    """Every Pythia setting used for one class; part of the cache key."""
+def processes(cfg: JetGenerator) -> list[str]:
+    return list(cfg.classes)
+
+
+def pythia_settings(cfg: JetGenerator, cls: str) -> list[str]:
+    """Every Pythia setting used for one class (the seed is added by make_pythia)."""
     if cls not in PROCESSES:
         raise ValueError(f"unknown jet class {cls!r}; known: {sorted(PROCESSES)}")
     return [
@@ -69,45 +72,31 @@ def pythia_settings(cfg: JetGenerator, cls: str, seed: int) -> list[str]:
         f"PhaseSpace:pTHatMin = {cfg.pthat_min_gev}",
         f"PhaseSpace:pTHatMax = {cfg.pthat_max_gev}",
         f"PartonLevel:MPI = {'on' if cfg.mpi else 'off'}",
-        "Random:setSeed = on",
-        f"Random:seed = {seed}",
-        "Next:numberCount = 0",
-        "Print:quiet = on",
     ]
 
 
-def generate_jets(cfg: JetGenerator, cls: str, seed: int, n_jets: int) -> dict[str, np.ndarray]:
-    """Generate events until `n_jets` matched jets of class `cls` exist; return feature columns."""
-    import pythia8mc
-
-    pythia = pythia8mc.Pythia("", False)
-    for line in pythia_settings(cfg, cls, seed):
-        if not pythia.readString(line):
-            raise RuntimeError(f"Pythia rejected setting {line!r}")
-    if not pythia.init():
-        raise RuntimeError(f"Pythia failed to initialise for class {cls}")
-    parts: list[dict[str, np.ndarray]] = []
-    have = 0
-    while have < n_jets:
-        events = pythia.nextBatch(EVENTS_PER_BATCH)
-        batch = _jets_from_events(events, cfg, cls)
-        parts.append(batch)
-        have += len(batch["jet_pt"])
-    out = {k: np.concatenate([p[k] for p in parts])[:n_jets] for k in parts[0]}
-    return out
+def make_chunk(cfg: JetGenerator, cls: str, seed: int, n_jets: int) -> tuple[dict, dict]:
+    """`n_jets` truth-matched jets of class `cls`: feature columns + chunk metadata."""
+    pythia = make_pythia(pythia_settings(cfg, cls), seed)
+    columns, timing = generate_selected(pythia, n_jets, lambda events: _jets_from_events(events, cfg, cls))
+    columns = {k: v.astype(np.float32) for k, v in columns.items()}
+    columns["label"] = np.full(n_jets, cfg.classes.index(cls), dtype=np.int32)
+    sigma, sigma_err = cross_section_pb(pythia)
+    meta = {"class": cls, "classes": cfg.classes, "pythia": pythia_settings(cfg, cls),
+            "sigma_pb": sigma, "sigma_err_pb": sigma_err, "timing": timing.as_dict()}
+    return columns, meta
 
 
 def _jets_from_events(events, cfg: JetGenerator, cls: str) -> dict[str, np.ndarray]:
     import fastjet
 
     prt = events.prt
-    visible = prt[(prt.status > 0) & ~_isin(abs(prt.id), NEUTRINOS)]
-    particles = ak.zip({"px": visible.p.px, "py": visible.p.py, "pz": visible.p.pz, "E": visible.p.e})
-    clustering = fastjet.ClusterSequence(particles, fastjet.JetDefinition(fastjet.antikt_algorithm, cfg.jet_radius))
+    clustering = fastjet.ClusterSequence(four_vectors(visible_final(prt)),
+                                         fastjet.JetDefinition(fastjet.antikt_algorithm, cfg.jet_radius))
     jets = clustering.inclusive_jets(min_pt=cfg.pt_min_gev)
     constituents = clustering.constituents(min_pt=cfg.pt_min_gev)
 
-    pt, eta, phi, mass = _kinematics(jets)
+    pt, eta, phi, mass = kinematics(jets)
     keep = (pt < cfg.pt_max_gev) & (abs(eta) < cfg.eta_max) & _truth_matched(prt, eta, phi, cfg, cls)
     constituents = ak.flatten(constituents[keep], axis=1)
     out = {
@@ -120,47 +109,26 @@ def _jets_from_events(events, cfg: JetGenerator, cls: str) -> dict[str, np.ndarr
     return out
 
 
-def _kinematics(p4):
-    pt = np.hypot(p4.px, p4.py)
-    pabs = np.sqrt(pt**2 + p4.pz**2)
-    eta = np.arctanh(p4.pz / np.maximum(pabs, 1e-12))
-    phi = np.arctan2(p4.py, p4.px)
-    mass = np.sqrt(np.maximum(p4.E**2 - pabs**2, 0.0))
-    return pt, eta, phi, mass
-
-
-def _isin(values, choices):
-    mask = values == choices[0]
-    for c in choices[1:]:
-        mask = mask | (values == c)
-    return mask
-
-
-def _delta_r(eta1, phi1, eta2, phi2):
-    dphi = (phi1 - phi2 + np.pi) % (2 * np.pi) - np.pi
-    return np.hypot(eta1 - eta2, dphi)
-
-
 def _truth_matched(prt, jet_eta, jet_phi, cfg: JetGenerator, cls: str):
     """Per-jet boolean: nearest hard-process object is of class `cls` (and fully contained)."""
     hard = prt[(prt.mother1 == 3) & ((abs(prt.status) == 22) | (abs(prt.status) == 23))]
-    _, o_eta, o_phi, _ = _kinematics(ak.zip({"px": hard.p.px, "py": hard.p.py, "pz": hard.p.pz, "E": hard.p.e}))
+    _, o_eta, o_phi, _ = kinematics(four_vectors(hard))
     pairs = ak.cartesian({"j_eta": jet_eta, "o_eta": o_eta}, nested=True)
     phis = ak.cartesian({"j_phi": jet_phi, "o_phi": o_phi}, nested=True)
     ids = ak.cartesian({"j": jet_eta, "id": abs(hard.id)}, nested=True).id
-    dr = _delta_r(pairs.j_eta, phis.j_phi, pairs.o_eta, phis.o_phi)
+    dr = delta_r(pairs.j_eta, phis.j_phi, pairs.o_eta, phis.o_phi)
     nearest = ak.argmin(dr, axis=2, keepdims=True)
     nearest_dr = ak.fill_none(ak.firsts(dr[nearest], axis=2), 99.0)
     nearest_id = ak.fill_none(ak.firsts(ids[nearest], axis=2), 0)
-    matched = (nearest_dr < cfg.match_dr) & _isin(nearest_id, ORIGIN_IDS[cls])
+    matched = (nearest_dr < cfg.match_dr) & isin(nearest_id, ORIGIN_IDS[cls])
 
     need = DECAY_QUARKS[cls]
     if need:
         quarks = prt[(abs(prt.status) == 23) & (prt.mother1 != 3) & (abs(prt.id) <= 5)]
-        _, q_eta, q_phi, _ = _kinematics(ak.zip({"px": quarks.p.px, "py": quarks.p.py, "pz": quarks.p.pz, "E": quarks.p.e}))
+        _, q_eta, q_phi, _ = kinematics(four_vectors(quarks))
         qe = ak.cartesian({"j": jet_eta, "q": q_eta}, nested=True)
         qp = ak.cartesian({"j": jet_phi, "q": q_phi}, nested=True)
-        inside = ak.sum(_delta_r(qe.j, qp.j, qe.q, qp.q) < cfg.jet_radius, axis=2)
+        inside = ak.sum(delta_r(qe.j, qp.j, qe.q, qp.q) < cfg.jet_radius, axis=2)
         matched = matched & (inside >= need)
     return matched
 
@@ -218,8 +186,25 @@ def substructure(constituents, cfg: JetGenerator) -> dict[str, np.ndarray]:
     }
 
 
-def silence_native_stdout() -> None:
-    """Pythia and FastJet print banners from C++; keep worker stdout clean for the progress bar."""
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, 1)
-    os.close(devnull)
+CARD_BRANCHES = ["mass_mmdt", "multiplicity", "d2_b1_mmdt", "n2_b1_mmdt", "zlogz", "jet_pt"]
+
+
+def sanity(data: dict) -> dict:
+    median = {c: float(np.median(ak.to_numpy(d["mass_mmdt"]))) for c, d in data.items()}
+    expect = {"q": "low (< 50)", "g": "-", "W": "near 80", "Z": "near 91", "t": "near 173"}
+    return {f"{c} jets: median soft-drop mass [GeV]": (m, expect.get(c, "-")) for c, m in median.items()}
+
+
+def card_plots(data: dict, directory) -> list[tuple[str, str]]:
+    from trigger.data.card import histograms
+
+    panels = [
+        ("mass_mmdt", "soft-drop mass [GeV]", np.linspace(0, 300, 61), False),
+        ("multiplicity", "constituent multiplicity", np.linspace(0, 200, 51), False),
+        ("d2_b1_mmdt", "D2 (beta=1)", np.linspace(0, 5, 51), False),
+        ("n2_b1_mmdt", "N2 (beta=1)", np.linspace(0, 0.6, 61), False),
+        ("zlogz", "sum z log z", np.linspace(-6, 0, 61), False),
+        ("jet_pt", "jet pT [GeV]", np.linspace(750, 1250, 51), False),
+    ]
+    histograms(directory / "distributions.png", data, panels)
+    return [("substructure features per class", "distributions.png")]
