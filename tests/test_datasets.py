@@ -161,3 +161,13 @@ def test_data_subcommands_have_help(generator):
     proc = subprocess.run([sys.executable, "-m", "trigger.cli", "data", generator, "--help"], capture_output=True, text=True)
     assert proc.returncode == 0
     assert "--scheduler" in proc.stdout
+
+
+def test_unknown_generator_setting_is_named(tmp_path, capsys):
+    from conftest import run_cli
+
+    assert run_cli("data", "toy", "--set", "top_mass=170", "--out", str(tmp_path)) == 2
+    assert "unknown key 'top_mass'" in capsys.readouterr().err
+    assert run_cli("data", "toy", "--set", "top_mass_gev", "--out", str(tmp_path)) == 2
+    assert "use KEY=VALUE" in capsys.readouterr().err
+    assert not list(tmp_path.iterdir())

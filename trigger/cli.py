@@ -122,7 +122,7 @@ def _data_parser(sub) -> None:
     kinds = data.add_subparsers(dest="generator", required=True)
     for name, help_ in GENERATOR_HELP.items():
         p = kinds.add_parser(name, help=help_, description=f"{help_}. Defaults: trigger/spec.py ({name} settings).")
-        p.add_argument("--events", type=int, help="events per process (jets: per class)")
+        p.add_argument("--events", type=int, help="events per process (jets: per class; anomaly: per background process, see --set signal_events=N)")
         p.add_argument("--chunk-events", type=int, help="events per chunk file")
         p.add_argument("--seed", type=int, default=0, help="dataset seed (default 0)")
         p.add_argument("--set", action="append", metavar="KEY=VALUE", help="any other setting, e.g. --set mpi=false")
