@@ -26,9 +26,18 @@ def test_unknown_key_is_named():
 
 def test_missing_key_is_named():
     raw = tiny_spec()
-    del raw["data"]["label"]
-    with pytest.raises(TriggerError, match=r"missing required key 'data\.label'"):
+    del raw["data"]["features"]
+    with pytest.raises(TriggerError, match=r"missing required key 'data\.features'"):
         spec_from_dict(raw)
+
+
+def test_task_specific_keys_are_required():
+    raw = tiny_spec()
+    del raw["data"]["label"]
+    with pytest.raises(TriggerError, match=r"task 'classification' needs 'data\.label'"):
+        spec_from_dict(raw)
+    with pytest.raises(TriggerError, match=r"task 'anomaly' needs an 'anomaly' block"):
+        spec_from_dict(tiny_spec(task="anomaly", model={"kind": "autoencoder"}))
 
 
 def test_wrong_type_is_named():

@@ -154,7 +154,7 @@ class LabelSpec:
 @dataclass
 class DataSpec:
     features: dict[str, str | CollectionSpec]  # model input -> branch/expression, or a collection
-    label: LabelSpec
+    label: LabelSpec | None = None  # classification only
     tree: str = "events"
     files: list[str] = field(default_factory=list)
     generator: GeneratorSettings | None = None
@@ -173,8 +173,10 @@ class InputSpec:
 
 @dataclass
 class ModelSpec:
-    kind: Literal["mlp"] = "mlp"
-    hidden: list[int] = field(default_factory=lambda: [64, 32, 32])
+    kind: Literal["mlp", "autoencoder"] = "mlp"
+    hidden: list[int] = field(default_factory=lambda: [64, 32, 32])  # mlp; autoencoder: the encoder
+    latent: int = 3  # autoencoder bottleneck
+    decoder: list[int] | None = None  # autoencoder; default: the encoder mirrored
     weight_bits: int = 6
     weight_integer: int = 0
     bias_bits: int = 6
@@ -207,6 +209,35 @@ class FirmwareSpec:
 
 
 @dataclass
+class TargetRate:
+    """Operating point of a trigger: an L1 rate at the bunch-crossing rate, or a false-positive rate."""
+
+    rate_khz: float | None = None
+    fpr: float | None = None
+    crossing_rate_mhz: float = 40.0
+
+    @property
+    def false_positive_rate(self) -> float:
+        return self.fpr if self.fpr is not None else self.rate_khz / (self.crossing_rate_mhz * 1000.0)
+
+
+@dataclass
+class AnomalySpec:
+    """Anomaly task: which events are background/signal, what the firmware score is, and the rate."""
+
+    process_branch: str
+    processes: list[str]  # names of the process_branch values 0, 1, ...
+    signals: list[str]  # the rest is background (trained on)
+    weight_branch: str | None = None  # per-event weight (e.g. pb/event) for the background mixture
+    score: Literal["reconstruction", "latent"] = "reconstruction"
+    residual_bits: int = 10  # the residual is quantized to ap_fixed<bits, integer+1> before squaring
+    residual_integer: int = 4
+    input_weights: dict[str, float] = field(default_factory=dict)  # per-input weight in the sum (power of two)
+    target: TargetRate = field(default_factory=lambda: TargetRate(rate_khz=10.0))
+    background_test_fraction: float = 0.5
+
+
+@dataclass
 class VerifySpec:
     events: int = 6000  # test events run through csim (and committed as the test sample)
 
@@ -214,7 +245,7 @@ class VerifySpec:
 @dataclass
 class Spec:
     name: str
-    task: Literal["classification"]
+    task: Literal["classification", "anomaly", "compression"]
     data: DataSpec
     seed: int = 0
     input: InputSpec = field(default_factory=InputSpec)
@@ -222,6 +253,7 @@ class Spec:
     train: TrainSpec = field(default_factory=TrainSpec)
     firmware: FirmwareSpec = field(default_factory=FirmwareSpec)
     verify: VerifySpec = field(default_factory=VerifySpec)
+    anomaly: AnomalySpec | None = None
     path: Path | None = None  # where it was loaded from (not a YAML key)
 
     @property
@@ -345,8 +377,22 @@ def _check_semantics(spec: Spec, source: str) -> None:
                 raise TriggerError(f"{source}: 'data.features.{name}.count' must be >= 1")
             if feature.sort_by is not None and feature.sort_by not in feature.fields:
                 raise TriggerError(f"{source}: 'data.features.{name}.sort_by' must be one of its fields {list(feature.fields)}")
-    if len(d.label.classes) < 2:
-        raise TriggerError(f"{source}: 'data.label.classes' needs at least two classes")
+    if spec.task == "classification":
+        if d.label is None:
+            raise TriggerError(f"{source}: task 'classification' needs 'data.label' (branch + classes)")
+        if len(d.label.classes) < 2:
+            raise TriggerError(f"{source}: 'data.label.classes' needs at least two classes")
+    if spec.task == "anomaly":
+        a = spec.anomaly
+        if a is None:
+            raise TriggerError(f"{source}: task 'anomaly' needs an 'anomaly' block (processes, signals, target)")
+        for name in a.signals:
+            if name not in a.processes:
+                raise TriggerError(f"{source}: 'anomaly.signals' entry {name!r} is not one of anomaly.processes")
+        if (a.target.rate_khz is None) == (a.target.fpr is None):
+            raise TriggerError(f"{source}: 'anomaly.target' needs exactly one of rate_khz or fpr")
+    if spec.task in ("anomaly", "compression") and spec.model.kind != "autoencoder":
+        raise TriggerError(f"{source}: task '{spec.task}' needs model.kind: autoencoder")
     for frac in ("test_fraction", "validation_fraction"):
         if not 0.0 < getattr(d, frac) < 1.0:
             raise TriggerError(f"{source}: 'data.{frac}' must be between 0 and 1")

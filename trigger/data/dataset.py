@@ -15,9 +15,13 @@ from trigger.spec import Spec
 @dataclass
 class Dataset:
     x: np.ndarray  # raw features (float64), columns in spec order
-    y: np.ndarray  # integer class labels
+    y: np.ndarray  # integer labels: class (classification), process (anomaly), 0 (compression)
     features: list[str]
-    classes: list[str]
+    classes: list[str]  # names of the y values
+    w: np.ndarray | None = None  # per-event weights (anomaly background mixture)
+
+    def take(self, idx) -> "Dataset":
+        return Dataset(self.x[idx], self.y[idx], self.features, self.classes, None if self.w is None else self.w[idx])
 
 
 @dataclass
@@ -33,7 +37,7 @@ def data_files(spec: Spec, progress: bool = True, scheduler: str | None = None) 
     if gen is not None:
         from trigger.data.generate import generate
 
-        if getattr(gen, "classes", spec.data.label.classes) != spec.data.label.classes:
+        if spec.data.label is not None and getattr(gen, "classes", spec.data.label.classes) != spec.data.label.classes:
             raise TriggerError(
                 f"{spec.path}: data.label.classes {spec.data.label.classes} must equal "
                 f"data.generator.classes {gen.classes} (same order)"
@@ -55,28 +59,40 @@ def load_dataset(spec: Spec, files: list[Path] | None = None, progress: bool = T
 
     files = files if files is not None else data_files(spec, progress=progress)
     columns = read_columns(files, spec.data.tree, spec.data.features)
-    labels = read_columns(files, spec.data.tree, {"label": spec.data.label.branch}, what="data.label")["label"]
-    n_classes = len(spec.data.label.classes)
-    if np.any((labels < 0) | (labels >= n_classes) | (labels != np.round(labels))):
-        raise TriggerError(
-            f"data.label: branch '{spec.data.label.branch}' must hold integers 0..{n_classes - 1} "
-            f"(one per entry of data.label.classes)"
-        )
     names = feature_names(spec.data.features)
     x = np.stack([columns[name] for name in names], axis=1)
-    return Dataset(x, labels.astype(np.int64), names, list(spec.data.label.classes))
+    if spec.task == "classification":
+        branch, classes, key = spec.data.label.branch, spec.data.label.classes, "data.label"
+    elif spec.task == "anomaly":
+        branch, classes, key = spec.anomaly.process_branch, spec.anomaly.processes, "anomaly.process_branch"
+    else:
+        return Dataset(x, np.zeros(len(x), np.int64), names, [])
+    labels = read_columns(files, spec.data.tree, {"label": branch}, what=key)["label"]
+    if np.any((labels < 0) | (labels >= len(classes)) | (labels != np.round(labels))):
+        raise TriggerError(f"{key}: branch '{branch}' must hold integers 0..{len(classes) - 1} (one per listed name)")
+    weights = None
+    if spec.task == "anomaly" and spec.anomaly.weight_branch:
+        weights = read_columns(files, spec.data.tree, {"w": spec.anomaly.weight_branch}, what="anomaly.weight_branch")["w"]
+    return Dataset(x, labels.astype(np.int64), names, list(classes), weights)
 
 
 def split(data: Dataset, spec: Spec) -> Split:
-    """Seeded shuffle, then test / validation / train; `max_events` caps the total first."""
+    """Seeded shuffle, then test / validation / train; `max_events` caps the total first.
+
+    Anomaly: only background is trained on; every signal event goes to the test set, and
+    `anomaly.background_test_fraction` of the background is held out to set the threshold.
+    """
     order = np.random.default_rng(spec.seed).permutation(len(data.y))
     if spec.data.max_events:
         order = order[: spec.data.max_events]
-    n_test = int(round(len(order) * spec.data.test_fraction))
+    test_fraction = spec.data.test_fraction
+    held = np.zeros(0, np.int64)
+    if spec.task == "anomaly":
+        signal = np.isin(data.y[order], [data.classes.index(s) for s in spec.anomaly.signals])
+        held, order = order[signal], order[~signal]
+        test_fraction = spec.anomaly.background_test_fraction
+    n_test = int(round(len(order) * test_fraction))
     rest = order[n_test:]
     n_val = int(round(len(rest) * spec.data.validation_fraction))
-
-    def take(idx):
-        return Dataset(data.x[idx], data.y[idx], data.features, data.classes)
-
-    return Split(train=take(rest[n_val:]), validation=take(rest[:n_val]), test=take(order[:n_test]))
+    test = np.concatenate([order[:n_test], held])
+    return Split(train=data.take(rest[n_val:]), validation=data.take(rest[:n_val]), test=data.take(test))
