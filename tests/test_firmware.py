@@ -4,7 +4,7 @@ import pytest
 
 from trigger.errors import TriggerError
 from trigger.firmware import hls_config
-from trigger.models import build_quantized
+from trigger.models import build_model
 from trigger.spec import spec_from_dict
 
 from conftest import tiny_spec
@@ -13,7 +13,7 @@ from conftest import tiny_spec
 @pytest.fixture(scope="module")
 def model():
     spec = spec_from_dict(tiny_spec())
-    return build_quantized(spec.model, 7, 3)
+    return build_model(spec, 7, 3, quantized=True)
 
 
 def test_config_follows_spec(model):

@@ -54,8 +54,7 @@ def cmd_train(args) -> int:
 
     for spec in map(resolve_spec, args.specs):
         result = train(spec)
-        print(f"{spec.name}: test accuracy float {result.float_accuracy:.4f}, quantized+pruned "
-              f"{result.quantized_accuracy:.4f} (sparsity {result.sparsity:.2f}) -> {result.directory}")
+        print(f"{spec.name}: {result.summary} -> {result.directory}")
     return 0
 
 

@@ -1,8 +1,9 @@
 """Model builders: the QKeras network that becomes firmware, and its float twin.
 
-Layer names are fixed (`dense_1`, `relu_1`, ..., `logits`) because they become the
-names in the HLS project, the per-layer precision overrides in the spec and the
-overflow audit. The trigger output is the logits; softmax exists only offline.
+Layer names are fixed (`dense_1`, `relu_1`, ..., `logits`; `latent`, `reconstruction` for
+autoencoders; `residual`, `squared`, `score` for the anomaly score) because they become
+the names in the HLS project, the per-layer precision overrides in the spec and the
+overflow audit. A classifier's trigger output is the logits; softmax exists only offline.
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ import numpy as np
 import trigger.keras2  # noqa: F401  (Keras 2 before QKeras)
 from trigger.errors import TriggerError
 from trigger.keras2 import keras
-from trigger.spec import ModelSpec
+from trigger.fixed import FixedType
+from trigger.spec import ModelSpec, Spec
 
 INPUT_NAME = "inputs"  # 'input' is reserved in hls4ml
 
@@ -26,27 +28,133 @@ def quantizer(bits: int, integer: int) -> str:
     return f"quantized_bits({bits},{integer},alpha=1)"
 
 
-def build_quantized(spec: ModelSpec, n_in: int, n_out: int) -> keras.Model:
+def build_model(spec: Spec, n_in: int, n_out: int, quantized: bool) -> keras.Model:
+    """The trainable network: an MLP classifier (logits) or an autoencoder (reconstruction)."""
+    if spec.model.kind == "mlp":
+        return _mlp(spec.model, n_in, n_out, quantized)
+    return _autoencoder(spec.model, n_in, FixedType.parse(spec.input.precision), quantized)
+
+
+def _layers(m: ModelSpec, quantized: bool):
+    """Factories for a dense layer and its activation, quantized (QKeras) or float."""
     from qkeras import QActivation, QDense
 
-    inputs = keras.Input((n_in,), name=INPUT_NAME)
-    x = inputs
-    kernel = quantizer(spec.weight_bits, spec.weight_integer)
-    bias = quantizer(spec.bias_bits, spec.bias_integer)
-    for i, width in enumerate(spec.hidden, start=1):
-        x = QDense(width, kernel_quantizer=kernel, bias_quantizer=bias, kernel_initializer="lecun_uniform", name=f"dense_{i}")(x)
-        x = QActivation(f"quantized_relu({spec.activation_bits},{spec.activation_integer})", name=f"relu_{i}")(x)
-    x = QDense(n_out, kernel_quantizer=kernel, bias_quantizer=bias, kernel_initializer="lecun_uniform", name="logits")(x)
-    return keras.Model(inputs, x, name="quantized")
+    kernel, bias = quantizer(m.weight_bits, m.weight_integer), quantizer(m.bias_bits, m.bias_integer)
+
+    def dense(width, name, relu=False):
+        if quantized:
+            return QDense(width, kernel_quantizer=kernel, bias_quantizer=bias, kernel_initializer="lecun_uniform", name=name)
+        return keras.layers.Dense(width, activation="relu" if relu else None, kernel_initializer="lecun_uniform", name=name)
+
+    def activation(name, kind="relu", bits=m.activation_bits, integer=m.activation_integer):
+        if not quantized:
+            return lambda x: x  # float: ReLU is inside the Dense, outputs stay linear
+        if kind == "relu":
+            return QActivation(f"quantized_relu({bits},{integer})", name=name)
+        return QActivation(quantizer(bits, integer), name=name)
+
+    return dense, activation
 
 
-def build_float(spec: ModelSpec, n_in: int, n_out: int) -> keras.Model:
+def _stack(x, widths, first_index, m: ModelSpec, quantized: bool):
+    dense, activation = _layers(m, quantized)
+    for i, width in enumerate(widths, start=first_index):
+        x = dense(width, f"dense_{i}", relu=True)(x)
+        x = activation(f"relu_{i}")(x)
+    return x
+
+
+def _mlp(m: ModelSpec, n_in: int, n_out: int, quantized: bool) -> keras.Model:
     inputs = keras.Input((n_in,), name=INPUT_NAME)
-    x = inputs
-    for i, width in enumerate(spec.hidden, start=1):
-        x = keras.layers.Dense(width, activation="relu", kernel_initializer="lecun_uniform", name=f"dense_{i}")(x)
-    x = keras.layers.Dense(n_out, kernel_initializer="lecun_uniform", name="logits")(x)
-    return keras.Model(inputs, x, name="float")
+    x = _stack(inputs, m.hidden, 1, m, quantized)
+    dense, _ = _layers(m, quantized)
+    return keras.Model(inputs, dense(n_out, "logits")(x), name="quantized" if quantized else "float")
+
+
+def _autoencoder(m: ModelSpec, n_in: int, input_type: FixedType, quantized: bool) -> keras.Model:
+    """Encoder (m.hidden) -> latent -> decoder (m.decoder or the encoder mirrored) -> reconstruction.
+
+    Quantized: the latent is a signed ap_fixed<activation_bits, activation_integer+1>, and the
+    reconstruction is rounded into the input type so that input - reconstruction is exact.
+    """
+    dense, activation = _layers(m, quantized)
+    inputs = keras.Input((n_in,), name=INPUT_NAME)
+    x = _stack(inputs, m.hidden, 1, m, quantized)
+    z = activation("latent_q", kind="bits")(dense(m.latent, "latent")(x))
+    decoder = m.decoder if m.decoder is not None else list(reversed(m.hidden))
+    x = _stack(z, decoder, len(m.hidden) + 1, m, quantized)
+    bits, integer = input_type.width, input_type.integer - 1
+    out = activation("reconstruction_q", kind="bits", bits=bits, integer=integer)(dense(n_in, "reconstruction")(x))
+    return keras.Model(inputs, out, name="quantized_ae" if quantized else "float_ae")
+
+
+def encoder(model: keras.Model) -> keras.Model:
+    """The encoder half (inputs -> latent) of a trained autoencoder, sharing its layers."""
+    latent = model.get_layer("latent_q") if "latent_q" in [l.name for l in model.layers] else model.get_layer("latent")
+    return keras.Model(model.input, latent.output, name="encoder")
+
+
+def decoder(model: keras.Model) -> keras.Model:
+    """The decoder half (latent -> reconstruction), re-applying the trained layers to a new input."""
+    names = [l.name for l in model.layers]
+    start = names.index("latent_q" if "latent_q" in names else "latent") + 1
+    z = keras.Input(model.get_layer("latent").output.shape[1:], name="latent_in")
+    x = z
+    for layer in model.layers[start:]:
+        x = layer(x)
+    return keras.Model(z, x, name="decoder")
+
+
+def firmware_model(spec: Spec, model: keras.Model, features: list[str]) -> keras.Model:
+    """What becomes the HLS project: the classifier, the encoder half, or the AE with its score.
+
+    Anomaly score (one number per event, computed on chip):
+      reconstruction: sum_i w_i * q(x_i - r_i)^2, q = ap_fixed<residual_bits, residual_integer+1>
+      latent:         sum_j z_j^2 over the quantized latent of the encoder.
+    The square and the sum run in float64 on the Keras side so that they are exact.
+    """
+    if spec.task == "classification":
+        return model
+    if spec.task == "compression":
+        return encoder(model)
+    from qkeras import QActivation
+
+    a = spec.anomaly
+    if a.score == "latent":
+        terms = encoder(model).output
+        weights = np.ones(spec.model.latent)
+    else:
+        residual = keras.layers.Subtract(name="residual")([model.input, model.output])
+        terms = QActivation(quantizer(a.residual_bits, a.residual_integer), name="residual_q")(residual)
+        weights = input_weights(a.input_weights, features)
+    squared = keras.layers.Multiply(name="squared", dtype="float64")([terms, terms])
+    score = keras.layers.Dense(1, use_bias=False, trainable=False, dtype="float64", name="score")(squared)
+    fw = keras.Model(model.input, score, name="anomaly_score")
+    fw.get_layer("score").set_weights([weights.reshape(-1, 1)])
+    return fw
+
+
+def input_weights(weights: dict[str, float], features: list[str]) -> np.ndarray:
+    """Per-input weights of the reconstruction error: powers of two (shifts on chip), default 1."""
+    out = np.ones(len(features))
+    for name, value in weights.items():
+        if name not in features:
+            raise TriggerError(f"anomaly.input_weights.{name}: not a model input ({', '.join(features[:6])}, ...)")
+        if value <= 0 or not float(np.log2(value)).is_integer():
+            raise TriggerError(f"anomaly.input_weights.{name} = {value}: use a power of two (a shift in firmware)")
+        out[features.index(name)] = value
+    return out
+
+
+def float_reference(spec: Spec, model: keras.Model, x: np.ndarray, features: list[str]) -> np.ndarray:
+    """The float model's counterpart of the firmware output (logits, latent or score), unquantized."""
+    if spec.task == "classification":
+        return model.predict(x, batch_size=4096, verbose=0).astype(np.float64)
+    if spec.task == "compression" or spec.anomaly.score == "latent":
+        z = encoder(model).predict(x, batch_size=4096, verbose=0).astype(np.float64)
+        return z if spec.task == "compression" else np.sum(z**2, axis=1, keepdims=True)
+    rec = model.predict(x, batch_size=4096, verbose=0).astype(np.float64)
+    return np.sum(input_weights(spec.anomaly.input_weights, features) * (x - rec) ** 2, axis=1, keepdims=True)
 
 
 def custom_objects() -> dict:

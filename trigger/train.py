@@ -1,8 +1,13 @@
 """Training stage: float reference + quantization-aware training with magnitude pruning.
 
+Classification trains on labels (cross-entropy on logits); the autoencoder tasks train on
+reconstruction (mean squared error in the preprocessed units; the anomaly model on the
+background only, weighted by the sample's per-event weights). For the anomaly task the
+trigger threshold is set here, on the held-out background, from the firmware score.
+
 Writes models/<name>/trained/ in one atomic swap: architecture + weights of the quantized
 and float models, the input preprocessing, the held-out test sample used by the csim
-check, and a training record. Same spec + seed => same bytes.
+check, the threshold (anomaly) and a training record. Same spec + seed => same bytes.
 """
 
 from __future__ import annotations
@@ -19,9 +24,9 @@ import numpy as np
 import trigger.keras2  # noqa: F401
 from trigger.atomic import atomic_dir, write_bytes, write_text
 from trigger.data.dataset import Dataset, data_files, load_dataset, split
-from trigger.data.preprocess import Preprocessing, fit_preprocessing
+from trigger.data.preprocess import fit_preprocessing
 from trigger.keras2 import keras, tf
-from trigger.models import build_float, build_quantized, save_model
+from trigger.models import build_model, save_model
 from trigger.spec import Spec
 
 TRAINED = "trained"
@@ -31,9 +36,7 @@ TEST_SAMPLE_LIMIT = 1 << 20  # committed csim sample stays under 1 MiB
 @dataclass
 class Trained:
     directory: Path
-    float_accuracy: float
-    quantized_accuracy: float
-    sparsity: float
+    summary: str  # one line for the CLI
 
 
 def seed_everything(seed: int) -> None:
@@ -49,44 +52,67 @@ def train(spec: Spec, progress: bool = True) -> Trained:
     pre = fit_preprocessing(data.x, data.features, spec.input)
     x_train, x_val, x_test = (pre.apply(p.x, f"{spec.name} {n} set") for p, n in
                               ((parts.train, "training"), (parts.validation, "validation"), (parts.test, "test")))
-    n_in, n_out = len(data.features), len(data.classes)
+    n_in = len(data.features)
+    n_out = len(data.classes) if spec.task == "classification" else n_in
+    targets = (parts.train.y, parts.validation.y) if spec.task == "classification" else (x_train, x_val)
+    weights = _sample_weights(parts.train.w)
 
     seed_everything(spec.seed)
-    float_model = build_float(spec.model, n_in, n_out)
-    float_history = _fit(float_model, spec, x_train, parts.train.y, x_val, parts.validation.y,
+    float_model = build_model(spec, n_in, n_out, quantized=False)
+    float_history = _fit(float_model, spec, x_train, targets[0], x_val, targets[1], weights,
                          spec.train.float_epochs, prune=False, progress=progress, label="float")
-
     seed_everything(spec.seed)
-    quantized, q_history = _train_quantized(spec, n_in, n_out, x_train, parts.train.y, x_val, parts.validation.y, progress)
+    quantized, q_history = _train_quantized(spec, n_in, n_out, x_train, targets[0], x_val, targets[1], weights, progress)
 
-    f_acc = _accuracy(float_model, x_test, parts.test.y)
-    q_acc = _accuracy(quantized, x_test, parts.test.y)
-    sparsity = _sparsity(quantized)
+    record = {
+        "events": {"train": len(parts.train.y), "validation": len(parts.validation.y), "test": len(parts.test.y)},
+        "sparsity": _sparsity(quantized),
+        "history": {"float": float_history, "quantized": q_history},
+        "data": sorted({os.path.relpath(p.parent, spec.model_dir) for p in files}),
+    }
+    extra_files: dict[str, str] = {}
+    if spec.task == "classification":
+        record["train_per_class"] = {c: int((parts.train.y == i).sum()) for i, c in enumerate(data.classes)}
+        record["test_accuracy"] = {"float": _accuracy(float_model, x_test, parts.test.y),
+                                   "quantized": _accuracy(quantized, x_test, parts.test.y)}
+        summary = (f"test accuracy float {record['test_accuracy']['float']:.4f}, quantized+pruned "
+                   f"{record['test_accuracy']['quantized']:.4f}")
+    else:
+        record["test_mse"] = {"float": _mse(float_model, x_test), "quantized": _mse(quantized, x_test)}
+        summary = f"test reconstruction MSE float {record['test_mse']['float']:.5f}, quantized+pruned {record['test_mse']['quantized']:.5f}"
+    if spec.task == "anomaly":
+        from trigger.verify import rates
+
+        thresholds = rates.set_thresholds(spec, quantized, float_model, parts.test, x_test)
+        record["operating_point"] = thresholds["report"]
+        extra_files["threshold.json"] = json.dumps(thresholds["stored"], indent=1, sort_keys=True) + "\n"
+        summary += f"; threshold {thresholds['stored']['value']} at FPR {thresholds['stored']['fpr_achieved']:.2e}"
+    summary += f" (sparsity {record['sparsity']['total']:.2f})"
+
     target = spec.model_dir / TRAINED
     with atomic_dir(target) as tmp:
         save_model(quantized, tmp, "model")
         save_model(float_model, tmp, "float_model")
         pre.save(tmp / "preprocessing.json")
         shutil.copyfile(spec.path, tmp / "spec.yml")
-        save_test_sample(tmp / "test_sample.npz", parts.test, spec.verify.events)
-        record = {
-            "events": {"train": len(parts.train.y), "validation": len(parts.validation.y), "test": len(parts.test.y)},
-            "train_per_class": {c: int((parts.train.y == i).sum()) for i, c in enumerate(data.classes)},
-            "test_accuracy": {"float": f_acc, "quantized": q_acc},
-            "sparsity": sparsity,
-            "history": {"float": float_history, "quantized": q_history},
-            "data": sorted({os.path.relpath(p.parent, spec.model_dir) for p in files}),
-        }
+        save_test_sample(tmp / "test_sample.npz", test_sample(spec, parts.test))
+        for name, text in extra_files.items():
+            write_text(tmp / name, text)
         write_text(tmp / "training.json", json.dumps(record, indent=1, sort_keys=True) + "\n")
-    _plot_history(spec.model_dir / "plots" / "training.png", float_history, q_history)
-    return Trained(target, f_acc, q_acc, sparsity["total"])
+    _plot_history(spec.model_dir / "plots" / "training.png", float_history, q_history, spec.task)
+    return Trained(target, summary)
 
 
-def _train_quantized(spec, n_in, n_out, x, y, xv, yv, progress):
+def _sample_weights(w):
+    """Per-event weights normalised to mean 1 (None when the sample is unweighted)."""
+    return None if w is None else w / w.mean()
+
+
+def _train_quantized(spec, n_in, n_out, x, y, xv, yv, weights, progress):
     import tensorflow_model_optimization as tfmot
 
-    model = build_quantized(spec.model, n_in, n_out)
-    steps = -(-len(y) // spec.train.batch_size)
+    model = build_model(spec, n_in, n_out, quantized=True)
+    steps = -(-len(x) // spec.train.batch_size)
     schedule = tfmot.sparsity.keras.PolynomialDecay(
         initial_sparsity=0.0,
         final_sparsity=spec.train.sparsity,
@@ -96,33 +122,34 @@ def _train_quantized(spec, n_in, n_out, x, y, xv, yv, progress):
     )
     if spec.train.sparsity > 0:
         model = tfmot.sparsity.keras.prune_low_magnitude(model, pruning_schedule=schedule)
-    history = _fit(model, spec, x, y, xv, yv, spec.train.epochs, prune=spec.train.sparsity > 0, progress=progress, label="quantized")
+    history = _fit(model, spec, x, y, xv, yv, weights, spec.train.epochs, prune=spec.train.sparsity > 0,
+                   progress=progress, label="quantized")
     if spec.train.sparsity > 0:
         stripped = tfmot.sparsity.keras.strip_pruning(model)
         # strip_pruning output can be a disconnected graph: rebuild from the builder and copy weights
-        model = build_quantized(spec.model, n_in, n_out)
+        model = build_model(spec, n_in, n_out, quantized=True)
         model.set_weights(stripped.get_weights())
     return model, history
 
 
-def _fit(model, spec: Spec, x, y, xv, yv, epochs: int, prune: bool, progress: bool, label: str) -> dict:
-    model.compile(
-        optimizer=keras.optimizers.Adam(spec.train.learning_rate),
-        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-        metrics=["accuracy"],
-    )
+def _fit(model, spec: Spec, x, y, xv, yv, weights, epochs: int, prune: bool, progress: bool, label: str) -> dict:
+    if spec.task == "classification":
+        loss, metrics = keras.losses.SparseCategoricalCrossentropy(from_logits=True), ["accuracy"]
+    else:
+        loss, metrics = keras.losses.MeanSquaredError(), []
+    model.compile(optimizer=keras.optimizers.Adam(spec.train.learning_rate), loss=loss, metrics=metrics)
     callbacks = [EpochBar(epochs, label, progress), keras.callbacks.ReduceLROnPlateau(factor=0.5, patience=4, min_lr=1e-5, verbose=0)]
     if prune:
         import tensorflow_model_optimization as tfmot
 
         callbacks.append(tfmot.sparsity.keras.UpdatePruningStep())
-    hist = model.fit(x, y, validation_data=(xv, yv), epochs=epochs, batch_size=spec.train.batch_size,
+    hist = model.fit(x, y, sample_weight=weights, validation_data=(xv, yv), epochs=epochs, batch_size=spec.train.batch_size,
                      shuffle=True, verbose=0, callbacks=callbacks)
     return {k: [round(float(v), 6) for v in vals] for k, vals in hist.history.items() if k != "lr"}
 
 
 class EpochBar(keras.callbacks.Callback):
-    """One progress bar per training run, with the latest loss/accuracy."""
+    """One progress bar per training run, with the latest loss (and accuracy when there is one)."""
 
     def __init__(self, epochs: int, label: str, enabled: bool):
         super().__init__()
@@ -132,7 +159,10 @@ class EpochBar(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         logs = logs or {}
-        self.bar.set_postfix(loss=f"{logs.get('loss', 0):.4f}", val_acc=f"{logs.get('val_accuracy', 0):.4f}")
+        shown = {"loss": f"{logs.get('loss', 0):.4f}", "val_loss": f"{logs.get('val_loss', 0):.4f}"}
+        if "val_accuracy" in logs:
+            shown["val_acc"] = f"{logs['val_accuracy']:.4f}"
+        self.bar.set_postfix(shown)
         self.bar.update(1)
 
     def on_train_end(self, logs=None):
@@ -141,6 +171,10 @@ class EpochBar(keras.callbacks.Callback):
 
 def _accuracy(model, x, y) -> float:
     return float(np.mean(np.argmax(model.predict(x, batch_size=4096, verbose=0), axis=1) == y))
+
+
+def _mse(model, x) -> float:
+    return float(np.mean((model.predict(x, batch_size=4096, verbose=0) - x) ** 2))
 
 
 def _sparsity(model) -> dict:
@@ -156,12 +190,27 @@ def _sparsity(model) -> dict:
     return out
 
 
-def save_test_sample(path: Path, test: Dataset, events: int) -> None:
-    """Raw (unpreprocessed) test features + labels: the transform is re-applied and so re-checked."""
-    n = min(events, len(test.y))
+def test_sample(spec: Spec, test: Dataset) -> Dataset:
+    """The committed csim sample: the first `verify.events` test events; for anomaly models half
+    background and the rest shared equally by the signals."""
+    n = spec.verify.events
+    if spec.task != "anomaly":
+        return test.take(np.arange(min(n, len(test.y))))
+    signals = [test.classes.index(s) for s in spec.anomaly.signals]
+    background = np.flatnonzero(~np.isin(test.y, signals))[: n // 2]
+    per_signal = (n - len(background)) // max(len(signals), 1)
+    chosen = [background] + [np.flatnonzero(test.y == s)[:per_signal] for s in signals]
+    return test.take(np.concatenate(chosen))
+
+
+def save_test_sample(path: Path, sample: Dataset) -> None:
+    """Raw (unpreprocessed) features, labels and weights: the transform is re-applied and so re-checked."""
     buffer = io.BytesIO()
-    np.savez_compressed(buffer, x=test.x[:n].astype(np.float32), y=test.y[:n].astype(np.int8),
-                        features=np.array(test.features), classes=np.array(test.classes))
+    arrays = {"x": sample.x.astype(np.float32), "y": sample.y.astype(np.int8),
+              "features": np.array(sample.features), "classes": np.array(sample.classes)}
+    if sample.w is not None:
+        arrays["w"] = sample.w.astype(np.float64)
+    np.savez_compressed(buffer, **arrays)
     if buffer.tell() > TEST_SAMPLE_LIMIT:
         raise RuntimeError(f"test sample is {buffer.tell()} bytes (> 1 MiB); lower verify.events")
     write_bytes(path, buffer.getvalue())
@@ -174,19 +223,24 @@ def load_test_sample(directory: Path) -> Dataset:
     if not path.is_file():
         raise TriggerError(f"{path}: test sample missing; run `make train`")
     with np.load(path) as f:
-        return Dataset(f["x"].astype(np.float64), f["y"].astype(np.int64), [str(s) for s in f["features"]], [str(s) for s in f["classes"]])
+        return Dataset(f["x"].astype(np.float64), f["y"].astype(np.int64), [str(s) for s in f["features"]],
+                       [str(s) for s in f["classes"]], f["w"] if "w" in f.files else None)
 
 
-def _plot_history(path: Path, float_history: dict, q_history: dict) -> None:
+def _plot_history(path: Path, float_history: dict, q_history: dict, task: str) -> None:
     from trigger.plots import figure, save
 
-    fig, axes = figure(1, 2, size=(10, 4))
+    classification = task == "classification"
+    fig, axes = figure(1, 2 if classification else 1, size=(10 if classification else 6, 4))
     for name, hist in (("float", float_history), ("quantized + pruned", q_history)):
         axes[0].plot(hist["loss"], label=f"{name} train")
         axes[0].plot(hist["val_loss"], "--", label=f"{name} validation")
-        axes[1].plot(hist["val_accuracy"], label=name)
-    axes[0].set(xlabel="epoch", ylabel="cross-entropy loss")
-    axes[1].set(xlabel="epoch", ylabel="validation accuracy")
+        if classification:
+            axes[1].plot(hist["val_accuracy"], label=name)
+    axes[0].set(xlabel="epoch", ylabel="cross-entropy loss" if classification else "reconstruction MSE",
+                yscale="linear" if classification else "log")
+    if classification:
+        axes[1].set(xlabel="epoch", ylabel="validation accuracy")
     for ax in axes:
         ax.legend()
         ax.grid(alpha=0.3)

@@ -23,14 +23,14 @@ from trigger.atomic import atomic_dir, remove_stale, write_text
 from trigger.data.preprocess import Preprocessing
 from trigger.data.reader import feature_names
 from trigger.errors import TriggerError
-from trigger.firmware import convert, finish_project, project_dir, require_gxx, synthesize
-from trigger.models import load_model
+from trigger.firmware import convert, finish_project, project_dir, require_gxx, synthesize, write_threshold_header
+from trigger.models import firmware_model, float_reference, load_model
 from trigger.spec import Spec
 from trigger.train import TRAINED, load_test_sample
 from trigger.verify import compare as cmp
-from trigger.verify import metrics as task_metrics
-from trigger.verify import overflow, plots
 from trigger.fixed import FixedType
+from trigger.verify import overflow, plots
+from trigger.verify.tasks import TASKS
 
 
 @dataclass
@@ -53,41 +53,47 @@ def verify(spec: Spec, backends: list[str] | None = None, log=print) -> dict:
     quantized = load_model(trained, "model")
     float_model = load_model(trained, "float_model")
     pre = Preprocessing.load(trained / "preprocessing.json")
-    if pre.features != feature_names(spec.data.features):
-        raise TriggerError(f"{trained}: trained on features {pre.features}, spec lists {feature_names(spec.data.features)}; retrain")
+    features = feature_names(spec.data.features)
+    if pre.features != features:
+        raise TriggerError(f"{trained}: trained on features {pre.features}, spec lists {features}; retrain")
     sample = load_test_sample(trained)
     x = pre.apply(sample.x, f"{trained / 'test_sample.npz'}")
     limits = budget_mod.load_budget(spec.model_dir / "budget.yml")
+    task = TASKS[spec.task](spec, trained, quantized, float_model, pre)
 
-    keras_layers = cmp.keras_layer_outputs(quantized, x)
-    keras_out = keras_layers[quantized.layers[-1].name]
-    float_out = float_model.predict(x, batch_size=4096, verbose=0).astype(np.float64)
+    firmware = firmware_model(spec, quantized, features)
+    keras_layers = cmp.keras_layer_outputs(firmware, x)
+    keras_out = keras_layers[firmware.layers[-1].name].reshape(len(x), -1)
+    float_out = float_reference(spec, float_model, x, features)
     inputs_true = pre.scaled(sample.x)
 
     results = []
     for backend in backends:
         t0 = time.time()
-        result = _run_backend(spec, backend, quantized, x, keras_out, keras_layers, inputs_true)
+        result = _run_backend(spec, backend, firmware, x, keras_out, keras_layers, inputs_true, task)
         log(f"{cmp.describe(result.agreement, backend)}  [{time.time() - t0:.0f} s]  {result.synthesis}")
         results.append(result)
 
-    metrics = {
-        "float": task_metrics.classification(float_out, sample.y, sample.classes),
-        "quantized": task_metrics.classification(keras_out, sample.y, sample.classes),
-    }
-    report = _report(spec, sample, metrics, results, limits)
-    _write(spec, report, sample, float_out, keras_out, results)
+    metrics = {"float": task.evaluate(float_out, sample, "float"), "quantized": task.evaluate(keras_out, sample, "quantized")}
+    report = _report(spec, sample, metrics, results, limits, task)
+    plot_dir = spec.model_dir / "plots"
+    task.plots(plot_dir, sample, {"float": float_out, "quantized": keras_out, "csim": results[0].csim_out}, results[0].backend)
+    for r in results:
+        plots.csim_scatter(plot_dir / f"csim_vs_keras_{r.backend}.png", keras_out, r.csim_out, r.output_type.lsb,
+                           r.backend, r.agreement.exact_fraction)
+    write_text(spec.model_dir / "metrics.json", json.dumps(report, indent=1) + "\n")
     return report
 
 
-def _run_backend(spec, backend, quantized, x, keras_out, keras_layers, inputs_true) -> BackendResult:
+def _run_backend(spec, backend, firmware, x, keras_out, keras_layers, inputs_true, task) -> BackendResult:
     final = project_dir(spec, backend)
     remove_stale(final.parent)
     with atomic_dir(final) as tmp:
-        hls_model = convert(spec, quantized, backend, tmp)
+        hls_model = convert(spec, firmware, backend, tmp)
         hls_model.compile()
         csim_out = np.asarray(hls_model.predict(np.ascontiguousarray(x)), np.float64).reshape(len(x), -1)
-        output_type = FixedType.of(hls_model.get_output_variables()[0].type.precision)
+        output = hls_model.get_output_variables()[0]
+        output_type = FixedType.of(output.type.precision)
         agreement, bad = cmp.compare(keras_out, csim_out, output_type)
         if len(bad):
             traced = bad[:200]  # tracing recompiles and runs event by event: a sample of the failures suffices
@@ -97,6 +103,8 @@ def _run_backend(spec, backend, quantized, x, keras_out, keras_layers, inputs_tr
             agreement.first_diverging_layer, agreement.layer_lsb_diff = layer or "output only", lsb
         audit = overflow.audit(hls_model, keras_layers, inputs_true)
         figures = budget_mod.estimate(hls_model, spec.firmware.clock_period_ns, spec.firmware.reuse_factor)
+        if spec.task == "anomaly":
+            write_threshold_header(tmp, spec, task.threshold, output.type.name)
         finish_project(tmp, final)
     synth = synthesize(final, backend, spec.name)
     if synth.report is not None:
@@ -104,14 +112,15 @@ def _run_backend(spec, backend, quantized, x, keras_out, keras_layers, inputs_tr
     return BackendResult(backend, agreement, output_type, csim_out, figures, synth.message, final, audit)
 
 
-def _report(spec: Spec, sample, metrics: dict, results: list[BackendResult], limits: dict) -> dict:
+def _report(spec: Spec, sample, metrics: dict, results: list[BackendResult], limits: dict, task) -> dict:
     backends = {}
     for r in results:
-        csim_metrics = task_metrics.classification(r.csim_out, sample.y, sample.classes)
-        drops = task_metrics.classification_drops(metrics["float"], csim_metrics)
+        csim_metrics = task.evaluate(r.csim_out, sample, "csim")
+        drops = task.drops(metrics["float"], csim_metrics)
         backends[r.backend] = {
             "csim": r.agreement.as_dict(r.backend, r.output_type),
             "metrics": csim_metrics,
+            "headline": {"metric": task.metric, "float": task.headline(metrics["float"]), "csim": task.headline(csim_metrics)},
             "budget": budget_mod.evaluate(r.figures, drops, limits),
             "figures": r.figures,
             "metric_drops": drops,
@@ -134,16 +143,6 @@ def _report(spec: Spec, sample, metrics: dict, results: list[BackendResult], lim
             "estimate_method": "trigger.budget docstring (analytic; not a synthesis result)",
         },
     }
-
-
-def _write(spec: Spec, report: dict, sample, float_out, keras_out, results: list[BackendResult]) -> None:
-    plot_dir = spec.model_dir / "plots"
-    primary = results[0]
-    plots.roc_curves(plot_dir / "roc.png", sample.y, sample.classes, float_out, primary.csim_out, primary.backend)
-    for r in results:
-        plots.csim_scatter(plot_dir / f"csim_vs_keras_{r.backend}.png", keras_out, r.csim_out, r.output_type.lsb,
-                           r.backend, r.agreement.exact_fraction)
-    write_text(spec.model_dir / "metrics.json", json.dumps(report, indent=1) + "\n")
 
 
 def load_metrics(model_dir: Path) -> dict:

@@ -43,3 +43,68 @@ def csim_scatter(path: Path, keras_out: np.ndarray, csim_out: np.ndarray, lsb: f
     for ax in axes:
         ax.grid(alpha=0.3)
     return save(fig, path)
+
+
+STYLES = {"float": "--", "quantized": ":", "csim": "-"}
+
+
+def anomaly_scores(path: Path, sample, outputs: dict[str, np.ndarray], signals: list[str], thresholds: dict, backend: str) -> Path:
+    """Score distributions, background (weighted) vs each signal, float and csim, with the trigger thresholds."""
+    from trigger.verify.rates import split_scores
+
+    fig, axes = figure(1, 2, size=(12, 4.5))
+    for ax, which in zip(axes, ("float", "csim")):
+        bkg, w, sig = split_scores(outputs[which], sample.y, sample.w, sample.classes, signals)
+        everything = np.concatenate([bkg, *sig.values()])
+        bins = np.linspace(0, np.percentile(everything, 99.5) * 1.1 + 1e-9, 61)
+        ax.hist(np.clip(bkg, None, bins[-1]), bins=bins, weights=w / w.sum(), histtype="stepfilled", alpha=0.3, color="grey", label="SM background")
+        for i, (name, s) in enumerate(sig.items()):
+            ax.hist(np.clip(s, None, bins[-1]), bins=bins, histtype="step", density=False,
+                    weights=np.full(len(s), 1.0 / max(len(s), 1)), color=f"C{i}", label=name)
+        ax.axvline(thresholds[which], color="k", ls="--", lw=1, label="trigger threshold")
+        ax.set(yscale="log", xlabel="anomaly score" + (" (float)" if which == "float" else f" (csim, {backend})"),
+               ylabel="fraction of events", title="last bin includes overflow")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    return save(fig, path)
+
+
+def anomaly_roc(path: Path, sample, outputs: dict[str, np.ndarray], signals: list[str], backend: str) -> Path:
+    from sklearn.metrics import roc_curve
+
+    from trigger.verify.rates import split_scores
+
+    fig, axes = figure(1, 1, size=(6.5, 5))
+    ax = axes[0]
+    for which in ("float", "csim"):
+        bkg, w, sig = split_scores(outputs[which], sample.y, sample.w, sample.classes, signals)
+        for i, (name, s) in enumerate(sig.items()):
+            y = np.concatenate([np.zeros(len(bkg)), np.ones(len(s))])
+            fpr, tpr, _ = roc_curve(y, np.concatenate([bkg, s]), sample_weight=np.concatenate([w, np.ones(len(s))]))
+            ax.plot(np.maximum(fpr, 1e-6), tpr, STYLES[which], color=f"C{i}",
+                    label=f"{name} {'float' if which == 'float' else 'csim (' + backend + ')'}")
+    ax.set(xscale="log", xlim=(1e-5, 1), ylim=(0, 1.02), xlabel="background FPR (weighted)", ylabel="signal efficiency (TPR)",
+           title="anomaly score ROC per signal")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=7, ncol=2)
+    return save(fig, path)
+
+
+def residuals(path: Path, relative: dict[str, np.ndarray], variables: list[str], backend: str) -> Path:
+    """Relative residual (reconstructed - original) / original per variable, annotated with mean and RMS."""
+    labels = {"jet_m": "m", "jet_pt": "p_T", "jet_eta": r"\eta", "jet_phi": r"\phi"}
+    fig, axes = figure(1, len(variables), size=(4.2 * len(variables), 4))
+    for j, (ax, var) in enumerate(zip(axes, variables)):
+        name = labels.get(var, var)
+        bins = np.linspace(-0.5, 0.5, 81)
+        text = []
+        for which, rel in relative.items():
+            r = rel[:, j]
+            ax.hist(np.clip(r, bins[0], bins[-1]), bins=bins, histtype="step", ls=STYLES.get(which, "-"),
+                    label=which if which != "csim" else f"csim ({backend})")
+            text.append(f"{which}: mean {np.mean(r):+.3g}, RMS {np.sqrt(np.mean(r ** 2)):.3g}")
+        ax.set(xlabel=rf"$({name}_{{reco}} - {name}_{{orig}}) / {name}_{{orig}}$", ylabel="jets", yscale="log")
+        ax.text(0.02, 0.98, "\n".join(text), transform=ax.transAxes, va="top", fontsize=7)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7, loc="upper right")
+    return save(fig, path)

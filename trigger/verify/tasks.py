@@ -1,0 +1,109 @@
+"""What "close to the float reference" means per task: metrics, their drops, headline, plots.
+
+Each task turns the firmware-equivalent outputs (float reference, quantized Keras, csim)
+into task metrics on the committed test sample:
+- classification: accuracy and per-class AUC from the logits;
+- anomaly: TPR per signal at the stored trigger threshold (+- binomial), ROC AUC, TPR at
+  FPR 1e-3 / 1e-4 (or the smallest FPR the sample measures), background FPR;
+- compression: per-variable relative residual (reconstructed - original) / original of
+  the offline-decoded jet (m, pT, eta, phi): mean and RMS.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from trigger.verify import metrics as classification_metrics
+from trigger.verify import plots, rates
+
+
+class Classification:
+    metric = "accuracy"
+
+    def __init__(self, spec, trained: Path, quantized, float_model, pre):
+        self.spec = spec
+
+    def evaluate(self, outputs: np.ndarray, sample, which: str = "csim") -> dict:
+        return classification_metrics.classification(outputs, sample.y, sample.classes)
+
+    def drops(self, reference: dict, other: dict) -> dict:
+        return classification_metrics.classification_drops(reference, other)
+
+    def headline(self, m: dict) -> float:
+        return m["accuracy"]
+
+    def plots(self, directory: Path, sample, outputs: dict[str, np.ndarray], backend: str) -> None:
+        plots.roc_curves(directory / "roc.png", sample.y, sample.classes, outputs["float"], outputs["csim"], backend)
+
+
+class Anomaly:
+    metric = "mean TPR"
+
+    def __init__(self, spec, trained: Path, quantized, float_model, pre):
+        self.spec = spec
+        path = trained / "threshold.json"
+        if not path.is_file():
+            from trigger.errors import TriggerError
+
+            raise TriggerError(f"{path}: threshold missing; retrain (`trigger train {spec.name}`)")
+        self.threshold = json.loads(path.read_text())
+
+    def _threshold(self, which: str) -> float:
+        return self.threshold["float_threshold" if which == "float" else "value"]
+
+    def evaluate(self, outputs: np.ndarray, sample, which: str = "csim") -> dict:
+        bkg, w, sig = rates.split_scores(outputs, sample.y, sample.w, sample.classes, self.spec.anomaly.signals)
+        t = self._threshold(which)
+        fpr, err = rates.fpr_at(bkg, w, t)
+        return {"threshold": t, "background_fpr": fpr, "background_fpr_err": err, "background_events": int(len(bkg)),
+                "signals": rates.signal_report(bkg, w, sig, t)}
+
+    def drops(self, reference: dict, other: dict) -> dict:
+        rel = [(r["tpr"] - o["tpr"]) / r["tpr"] for r, o in zip(reference["signals"].values(), other["signals"].values())
+               if r["tpr"] > 0]
+        auc = [r["auc"] - o["auc"] for r, o in zip(reference["signals"].values(), other["signals"].values())]
+        return {"tpr_rel": max(rel, key=abs) if rel else 0.0, "auc": max(auc) if auc else 0.0}
+
+    def headline(self, m: dict) -> float:
+        return float(np.mean([s["tpr"] for s in m["signals"].values()]))
+
+    def plots(self, directory: Path, sample, outputs: dict[str, np.ndarray], backend: str) -> None:
+        plots.anomaly_scores(directory / "scores.png", sample, outputs, self.spec.anomaly.signals,
+                             {k: self._threshold(k) for k in outputs}, backend)
+        plots.anomaly_roc(directory / "roc.png", sample, outputs, self.spec.anomaly.signals, backend)
+
+
+class Compression:
+    metric = "mean residual RMS"
+
+    def __init__(self, spec, trained: Path, quantized, float_model, pre):
+        from trigger.models import decoder
+
+        self.spec, self.pre = spec, pre
+        self.decoders = {"quantized": decoder(quantized), "float": decoder(float_model)}
+
+    def reconstruct(self, latent: np.ndarray, which: str) -> np.ndarray:
+        """Offline decoder on the latent, back in physical units (the power-of-two shifts undone)."""
+        decoded = self.decoders["float" if which == "float" else "quantized"].predict(latent, batch_size=4096, verbose=0)
+        return decoded.astype(np.float64) * np.exp2(np.asarray(self.pre.shifts, np.float64))
+
+    def evaluate(self, outputs: np.ndarray, sample, which: str = "csim") -> dict:
+        rel = (self.reconstruct(outputs, which) - sample.x) / sample.x
+        return {"residuals": {name: {"mean": float(np.mean(rel[:, j])), "rms": float(np.sqrt(np.mean(rel[:, j] ** 2)))}
+                              for j, name in enumerate(sample.features)}}
+
+    def drops(self, reference: dict, other: dict) -> dict:
+        return {"residual_rms": max(other["residuals"][v]["rms"] - reference["residuals"][v]["rms"] for v in reference["residuals"])}
+
+    def headline(self, m: dict) -> float:
+        return float(np.mean([r["rms"] for r in m["residuals"].values()]))
+
+    def plots(self, directory: Path, sample, outputs: dict[str, np.ndarray], backend: str) -> None:
+        relative = {k: (self.reconstruct(v, k) - sample.x) / sample.x for k, v in outputs.items()}
+        plots.residuals(directory / "residuals.png", relative, sample.features, backend)
+
+
+TASKS = {"classification": Classification, "anomaly": Anomaly, "compression": Compression}
