@@ -11,10 +11,12 @@ The estimate (io_parallel; documented so a firmware engineer can redo it by hand
   constants: ceil(multipliers / R) generic multipliers of input*weight/2 LUTs each.
 - Adder tree per neuron: (terms - 1) adders, one LUT per bit; a balanced tree's adders are
   on average ~2 bits wider than a product, so width = min(input + weight bits + 2, accumulator).
-- ReLU: one LUT per output bit per neuron.
+- ReLU: one LUT per output bit per neuron; a linear activation is wiring (free).
+- Merge (the anomaly score): add/subtract one LUT per output bit; an elementwise product
+  is a DSP when both operands are >= 10 bits, else input*input/2 LUTs; 1 cycle each.
 - Latency per Dense layer: 1 cycle for products, then ceil(log2(terms) / L) cycles for the
   adder tree, L = max(1, floor(clock / 1.5 ns)) adder levels per cycle; + (R - 1) cycles.
-  Each activation: 1 cycle. II = R.
+  Each activation and merge: 1 cycle. II = R.
 - FF: each layer's output register, once per pipeline cycle of that layer.
 - BRAM: 0 (io_parallel keeps weights in fabric); DSP as above.
 """
@@ -75,7 +77,19 @@ def estimate(hls_model, clock_ns: float, reuse_factor: int) -> dict[str, dict]:
             depth = math.ceil(math.log2(max(int(terms.max(initial=1)), 1))) if terms.max(initial=0) > 1 else 0
             layer_cycles = 1 + math.ceil(depth / levels_per_cycle) + (reuse_factor - 1)
         elif layer.class_name in ("Activation", "ReLU"):
+            if str(layer.get_attr("activation", "")).lower() == "linear":
+                continue  # identity: wires
             lut += n_out * out_type.width
+            layer_cycles = 1
+        elif layer.class_name == "Merge":
+            a, b = (FixedType.of(layer.get_input_variable(name).type.precision) for name in layer.inputs[:2])
+            if layer.get_attr("op") == "multiply":
+                if a.width >= DSP_MIN_BITS and b.width >= DSP_MIN_BITS:
+                    dsp += n_out
+                else:
+                    lut += n_out * (a.width * b.width // 2)
+            else:
+                lut += n_out * out_type.width
             layer_cycles = 1
         else:
             continue

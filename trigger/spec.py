@@ -230,8 +230,8 @@ class AnomalySpec:
     signals: list[str]  # the rest is background (trained on)
     weight_branch: str | None = None  # per-event weight (e.g. pb/event) for the background mixture
     score: Literal["reconstruction", "latent"] = "reconstruction"
-    residual_bits: int = 10  # the residual is quantized to ap_fixed<bits, integer+1> before squaring
-    residual_integer: int = 4
+    residual_bits: int = 8  # the residual is quantized to ap_fixed<bits, integer+1> (RND, SAT) before squaring
+    residual_integer: int = 1
     input_weights: dict[str, float] = field(default_factory=dict)  # per-input weight in the sum (power of two)
     target: TargetRate = field(default_factory=lambda: TargetRate(rate_khz=10.0))
     background_test_fraction: float = 0.5

@@ -104,12 +104,21 @@ def _run_backend(spec, backend, firmware, x, keras_out, keras_layers, inputs_tru
         audit = overflow.audit(hls_model, keras_layers, inputs_true)
         figures = budget_mod.estimate(hls_model, spec.firmware.clock_period_ns, spec.firmware.reuse_factor)
         if spec.task == "anomaly":
-            write_threshold_header(tmp, spec, task.threshold, output.type.name)
+            write_threshold_header(tmp, spec, task.threshold, output_type, output.type.name)
+        write_test_vectors(tmp, x, csim_out)
         finish_project(tmp, final)
     synth = synthesize(final, backend, spec.name)
     if synth.report is not None:
         figures = budget_mod.best(figures, budget_mod.vivado_figures(synth.report))
     return BackendResult(backend, agreement, output_type, csim_out, figures, synth.message, final, audit)
+
+
+def write_test_vectors(directory: Path, x: np.ndarray, csim_out: np.ndarray) -> None:
+    """hls4ml's tb_data files: the test sample's firmware inputs and the csim outputs, one event per line."""
+    tb = directory / "tb_data"
+    tb.mkdir(exist_ok=True)
+    for name, values in (("tb_input_features.dat", x), ("tb_output_predictions.dat", csim_out)):
+        np.savetxt(tb / name, np.asarray(values, np.float64).reshape(len(values), -1), fmt="%.17g")
 
 
 def _report(spec: Spec, sample, metrics: dict, results: list[BackendResult], limits: dict, task) -> dict:

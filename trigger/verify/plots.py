@@ -92,18 +92,20 @@ def anomaly_roc(path: Path, sample, outputs: dict[str, np.ndarray], signals: lis
 
 def residuals(path: Path, relative: dict[str, np.ndarray], variables: list[str], backend: str) -> Path:
     """Relative residual (reconstructed - original) / original per variable, annotated with mean and RMS."""
-    labels = {"jet_m": "m", "jet_pt": "p_T", "jet_eta": r"\eta", "jet_phi": r"\phi"}
+    labels = {"jet_m": "m", "jet_pt": "p_{T}", "jet_eta": r"\eta", "jet_phi": r"\phi"}
     fig, axes = figure(1, len(variables), size=(4.2 * len(variables), 4))
     for j, (ax, var) in enumerate(zip(axes, variables)):
         name = labels.get(var, var)
-        bins = np.linspace(-0.5, 0.5, 81)
+        core = np.concatenate([np.abs(rel[:, j]) for rel in relative.values()])
+        lim = max(float(np.percentile(core, 97)) * 1.5, 1e-3)
+        bins = np.linspace(-lim, lim, 81)
         text = []
         for which, rel in relative.items():
             r = rel[:, j]
             ax.hist(np.clip(r, bins[0], bins[-1]), bins=bins, histtype="step", ls=STYLES.get(which, "-"),
                     label=which if which != "csim" else f"csim ({backend})")
             text.append(f"{which}: mean {np.mean(r):+.3g}, RMS {np.sqrt(np.mean(r ** 2)):.3g}")
-        ax.set(xlabel=rf"$({name}_{{reco}} - {name}_{{orig}}) / {name}_{{orig}}$", ylabel="jets", yscale="log")
+        ax.set(xlabel=rf"$({name}^{{reco}} - {name}^{{orig}}) / {name}^{{orig}}$ (edges: overflow)", ylabel="jets", yscale="log")
         ax.text(0.02, 0.98, "\n".join(text), transform=ax.transAxes, va="top", fontsize=7)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7, loc="upper right")

@@ -1,0 +1,155 @@
+"""Freshly trained tiny autoencoders: anomaly score on chip (reconstruction and encoder-only),
+the exported trigger bit, and the compression encoder; all csim == quantized Keras at 0 LSB."""
+
+import json
+import re
+import shutil
+import subprocess
+
+import numpy as np
+import pytest
+import yaml
+
+from conftest import run_cli
+from trigger.data.rootio import write_tree
+
+PROCESSES = ["bkgA", "bkgB", "sigA", "sigB"]
+
+
+def anomaly_spec(name: str, score: str) -> dict:
+    return {
+        "name": name, "task": "anomaly", "seed": 3,
+        "data": {"files": ["../../events.root"], "tree": "t", "features": {f"f{i}": f"f{i}" for i in range(8)}},
+        "model": {"kind": "autoencoder", "hidden": [8], "latent": 2, "activation_bits": 8, "activation_integer": 2},
+        "train": {"epochs": 4, "float_epochs": 4, "pruning_start_epoch": 1, "pruning_end_epoch": 3, "batch_size": 128},
+        "anomaly": {"process_branch": "proc", "processes": PROCESSES, "signals": ["sigA", "sigB"], "weight_branch": "w",
+                    "score": score, "target": {"fpr": 0.05}},
+        "firmware": {"backends": ["Vitis"]}, "verify": {"events": 1000},
+    }  # fmt: skip
+
+
+COMPRESSION = {
+    "name": "tinycomp", "task": "compression", "seed": 3,
+    "data": {"files": ["../../events.root"], "tree": "t", "features": {k: k for k in ("m", "pt", "eta", "phi")}},
+    "model": {"kind": "autoencoder", "hidden": [8], "latent": 3, "activation_bits": 10, "activation_integer": 2},
+    "train": {"epochs": 4, "float_epochs": 4, "pruning_start_epoch": 1, "pruning_end_epoch": 3, "batch_size": 128},
+    "firmware": {"backends": ["Vitis"]}, "verify": {"events": 600},
+}  # fmt: skip
+BUDGET = {"latency_ns": 500, "ii_cycles": 1, "dsp": 1000, "max_metric_drop": {}}
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory):
+    """Synthetic events (two background and two signal processes), three tiny models trained once."""
+    from trigger.spec import load_spec
+    from trigger.train import train
+
+    root = tmp_path_factory.mktemp("autoencoders")
+    rng = np.random.default_rng(0)
+    n = 5000
+    proc = rng.choice(4, n, p=[0.45, 0.35, 0.1, 0.1])
+    x = rng.normal(0, 1, (n, 8)) * np.array([50, 1, 1, 20, 1, 1, 30, 2])
+    x[proc == 2] += np.array([80, 0, 0, 0, 2, 0, 0, 0])
+    x[proc == 3, 3] *= 3
+    cols = {f"f{i}": x[:, i].astype(np.float32) for i in range(8)}
+    cols |= {"proc": proc.astype(np.int32), "w": np.where(proc == 0, 2.0, 1.0),
+             "m": rng.gamma(3, 40, n).astype(np.float32) + 1, "pt": rng.uniform(800, 1200, n).astype(np.float32),
+             "eta": rng.uniform(0.1, 2, n).astype(np.float32), "phi": rng.uniform(0.1, 3, n).astype(np.float32)}
+    write_tree(root / "events.root", "t", cols)
+    for spec in (anomaly_spec("tinyae", "reconstruction"), anomaly_spec("tinylatent", "latent"), COMPRESSION):
+        model = root / "models" / spec["name"]
+        model.mkdir(parents=True)
+        (model / "spec.yml").write_text(yaml.safe_dump(spec, sort_keys=False))
+        (model / "budget.yml").write_text(yaml.safe_dump(BUDGET))
+        train(load_spec(model / "spec.yml"), progress=False)
+    return root
+
+
+@pytest.fixture(scope="module")
+def synthesised(project, tmp_path_factory):
+    root = tmp_path_factory.mktemp("synth") / "p"
+    shutil.copytree(project, root)
+    mp = pytest.MonkeyPatch()
+    mp.chdir(root)
+    mp.setenv("TRIGGER_HLS_PROJECTS", str(root / "hls_projects"))
+    try:
+        assert run_cli("synth", "tinyae", "tinylatent", "tinycomp") == 0
+    finally:
+        mp.undo()
+    return root
+
+
+def load(root, name, what="metrics.json"):
+    return json.loads((root / "models" / name / what).read_text())
+
+
+@pytest.mark.parametrize("name", ["tinyae", "tinylatent", "tinycomp"])
+def test_csim_equals_quantized_keras(synthesised, name):
+    csim = load(synthesised, name)["csim"]
+    assert csim["exact_fraction"] == 1.0 and csim["max_lsb_diff"] == 0 and csim["events"] >= 600
+
+
+def test_anomaly_metrics_for_every_signal(synthesised):
+    report = load(synthesised, "tinyae")
+    for which in ("float", "quantized", "csim"):
+        signals = report["metrics"][which]["signals"]
+        assert set(signals) == {"sigA", "sigB"}
+        for entry in signals.values():
+            assert 0 <= entry["tpr"] <= 1 and entry["tpr_err"] >= 0 and 0 <= entry["auc"] <= 1
+            assert entry["tpr_at_fpr_0.001"]["note"]  # says whether it is the requested or the smallest FPR
+    assert report["metrics"]["csim"] == report["metrics"]["quantized"]
+    assert "tpr_rel" in report["backends"]["Vitis"]["metric_drops"]
+    assert (synthesised / "models/tinyae/plots/scores.png").is_file() and (synthesised / "models/tinyae/plots/roc.png").is_file()
+
+
+def test_threshold_is_a_score_value_at_the_target_rate(synthesised):
+    threshold = load(synthesised, "tinyae", "trained/threshold.json")
+    score_type = load(synthesised, "tinyae")["csim"]["output_type"]
+    width, integer = map(int, re.match(r"fixed<(\d+),(-?\d+)>", score_type).groups())
+    assert threshold["value"] * 2.0 ** (width - integer) == threshold["raw"]
+    assert threshold["fpr_achieved"] <= threshold["fpr_target"] == 0.05
+
+
+def test_exported_threshold_constant_equals_stored(synthesised):
+    header = (synthesised / "hls_projects/tinyae/Vitis/firmware/tinyae_threshold.h").read_text()
+    constant = float(re.search(r"TINYAE_THRESHOLD = ([^;]+);", header).group(1))
+    assert constant == load(synthesised, "tinyae", "trained/threshold.json")["value"]
+
+
+def test_firmware_trigger_bit_equals_keras_decision(synthesised, tmp_path):
+    """Compile the exported decision function and apply it to the csim scores: same bits as Keras on every event."""
+    from trigger.data.preprocess import Preprocessing
+    from trigger.models import firmware_model, load_model
+    from trigger.spec import load_spec
+    from trigger.train import load_test_sample
+
+    project = synthesised / "hls_projects/tinyae/Vitis"
+    program = tmp_path / "decide.cpp"
+    program.write_text('#include <cstdio>\n#include "tinyae_threshold.h"\n'
+                       "int main() { double s; while (std::scanf(\"%lf\", &s) == 1) { result_t v = s; "
+                       "std::printf(\"%d\\n\", tinyae_trigger_bit(v) ? 1 : 0); } return 0; }\n")
+    binary = tmp_path / "decide"
+    subprocess.run(["g++", "-std=c++14", "-O1", f"-I{project / 'firmware'}", f"-I{project / 'firmware/ap_types'}",
+                    str(program), "-o", str(binary)], check=True)
+    csim = (project / "tb_data/tb_output_predictions.dat").read_text()
+    fired = np.array(subprocess.run([str(binary)], input=csim, capture_output=True, text=True, check=True).stdout.split(), int)
+
+    trained = synthesised / "models/tinyae/trained"
+    spec = load_spec(synthesised / "models/tinyae")
+    sample = load_test_sample(trained)
+    x = Preprocessing.load(trained / "preprocessing.json").apply(sample.x)
+    keras_scores = firmware_model(spec, load_model(trained, "model"), sample.features).predict(x, verbose=0).ravel()
+    keras_fired = (keras_scores > load(synthesised, "tinyae", "trained/threshold.json")["value"]).astype(int)
+    assert len(fired) == len(keras_fired) == 1000
+    np.testing.assert_array_equal(fired, keras_fired)
+    assert 0 < fired.sum() < len(fired)  # the comparison is not vacuous
+
+
+def test_compression_residuals_reported(synthesised):
+    report = load(synthesised, "tinycomp")
+    for which in ("float", "quantized", "csim"):
+        assert set(report["metrics"][which]["residuals"]) == {"m", "pt", "eta", "phi"}
+        for r in report["metrics"][which]["residuals"].values():
+            assert set(r) == {"mean", "rms", "median_abs"}
+    assert report["csim"]["output_type"]  # the firmware output is the 3-number latent
+    assert (synthesised / "models/tinycomp/plots/residuals.png").is_file()
