@@ -119,6 +119,7 @@ def test_exported_threshold_constant_equals_stored(synthesised):
 def test_firmware_trigger_bit_equals_keras_decision(synthesised, tmp_path):
     """Compile the exported decision function and apply it to the csim scores: same bits as Keras on every event."""
     from trigger.data.preprocess import Preprocessing
+    from trigger import score_weights
     from trigger.models import firmware_model, load_model
     from trigger.spec import load_spec
     from trigger.train import load_test_sample
@@ -138,7 +139,8 @@ def test_firmware_trigger_bit_equals_keras_decision(synthesised, tmp_path):
     spec = load_spec(synthesised / "models/tinyae")
     sample = load_test_sample(trained)
     x = Preprocessing.load(trained / "preprocessing.json").apply(sample.x)
-    keras_scores = firmware_model(spec, load_model(trained, "model"), sample.features).predict(x, verbose=0).ravel()
+    weights = score_weights.load(trained, "quantized", sample.features)
+    keras_scores = firmware_model(spec, load_model(trained, "model"), weights).predict(x, verbose=0).ravel()
     keras_fired = (keras_scores > load(synthesised, "tinyae", "trained/threshold.json")["value"]).astype(int)
     assert len(fired) == len(keras_fired) == 1000
     np.testing.assert_array_equal(fired, keras_fired)

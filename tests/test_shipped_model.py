@@ -1,5 +1,6 @@
-"""The committed jet tagger: csim equals the quantized Keras logits at 0 LSB on every test event,
-on both backends, and the committed metrics.json is what the harness measures today."""
+"""The committed models: csim equals the quantized Keras outputs (logits, anomaly score, latent)
+at 0 LSB on every test event, on both backends, and each committed metrics.json is what the
+harness measures today."""
 
 import json
 import shutil
@@ -8,44 +9,43 @@ import pytest
 
 from conftest import REPO, run_cli
 
-MODEL = REPO / "models" / "jet_tagger"
+SHIPPED = ["jet_tagger", "anomaly_ae", "jet_compression"]
 CONTRACT = {"model", "task", "events", "csim", "metrics", "overflow", "budget"}
 
 
-@pytest.fixture(scope="module")
-def fresh_report(tmp_path_factory):
-    """Re-run the full harness on a copy of the shipped model (the repo's files stay untouched)."""
-    root = tmp_path_factory.mktemp("shipped")
-    shutil.copytree(MODEL, root / "models" / "jet_tagger", ignore=shutil.ignore_patterns("metrics.json", "plots"))
+@pytest.fixture(scope="module", params=SHIPPED)
+def shipped(request, tmp_path_factory):
+    """Re-run the full harness on a copy of a shipped model (the repo's files stay untouched)."""
+    name = request.param
+    root = tmp_path_factory.mktemp(name)
+    shutil.copytree(REPO / "models" / name, root / "models" / name, ignore=shutil.ignore_patterns("metrics.json", "plots"))
     mp = pytest.MonkeyPatch()
     mp.chdir(root)
     mp.setenv("TRIGGER_HLS_PROJECTS", str(root / "hls_projects"))
     try:
-        assert run_cli("synth", "jet_tagger") == 0
+        assert run_cli("synth", name) == 0
     finally:
         mp.undo()
-    return json.loads((root / "models/jet_tagger/metrics.json").read_text())
+    fresh = json.loads((root / "models" / name / "metrics.json").read_text())
+    committed = json.loads((REPO / "models" / name / "metrics.json").read_text())
+    return name, fresh, committed, root
 
 
-def test_csim_bit_exact_on_every_event(fresh_report):
-    assert fresh_report["events"] >= 5000
+def test_csim_bit_exact_on_every_event(shipped):
+    _, fresh, _, _ = shipped
+    assert fresh["events"] >= 5000
     for backend in ("Vitis", "Vivado"):
-        csim = fresh_report["backends"][backend]["csim"]
-        assert csim["events"] == fresh_report["events"]
+        csim = fresh["backends"][backend]["csim"]
+        assert csim["events"] == fresh["events"]
         assert csim["exact_fraction"] == 1.0, csim
         assert csim["max_lsb_diff"] == 0
         assert csim["first_diverging_layer"] is None
+        assert fresh["backends"][backend]["metrics"] == fresh["metrics"]["quantized"]
 
 
-def test_csim_metrics_equal_quantized(fresh_report):
-    for backend in ("Vitis", "Vivado"):
-        assert fresh_report["backends"][backend]["metrics"] == fresh_report["metrics"]["quantized"]
-
-
-def test_committed_metrics_follow_contract_and_match_today():
-    committed = json.loads((MODEL / "metrics.json").read_text())
+def test_committed_metrics_follow_contract(shipped):
+    _, _, committed, _ = shipped
     assert CONTRACT <= set(committed)
-    assert committed["task"] == "classification"
     assert committed["csim"]["exact_fraction"] == 1.0
     assert set(committed["csim"]) >= {"backend", "exact_fraction", "max_lsb_diff", "first_diverging_layer"}
     assert set(committed["metrics"]) == {"float", "quantized", "csim"}
@@ -58,21 +58,41 @@ def test_committed_metrics_follow_contract_and_match_today():
         assert set(budget[name]) >= {"value", "limit", "source"}
 
 
-def test_committed_metrics_reproduce(fresh_report):
-    committed = json.loads((MODEL / "metrics.json").read_text())
-    # fixed-point results are exact; the float reference may move in the last ulp on another CPU
-    assert fresh_report["metrics"]["quantized"] == committed["metrics"]["quantized"]
-    assert fresh_report["metrics"]["csim"] == committed["metrics"]["csim"]
-    fresh_float, committed_float = fresh_report["metrics"]["float"], committed["metrics"]["float"]
-    assert fresh_float["accuracy"] == pytest.approx(committed_float["accuracy"], rel=1e-6)
-    assert fresh_float["auc"] == pytest.approx(committed_float["auc"], rel=1e-6)
-    assert fresh_report["overflow"] == committed["overflow"]
+def test_committed_metrics_reproduce(shipped):
+    """Fixed-point results exactly; the float reference may move in the last ulp on another CPU."""
+    _, fresh, committed, _ = shipped
+    assert fresh["metrics"]["quantized"] == committed["metrics"]["quantized"]
+    assert fresh["metrics"]["csim"] == committed["metrics"]["csim"]
+    assert _close(fresh["metrics"]["float"], committed["metrics"]["float"])
+    assert fresh["overflow"] == committed["overflow"]
     for name, fig in committed["budget"].items():
         if name != "pass" and fig["source"] != "csim":  # metric drops involve the float model
-            assert fresh_report["budget"][name] == fig
+            assert fresh["budget"][name] == fig
 
 
-def test_trained_on_enough_jets():
-    record = json.loads((MODEL / "trained/training.json").read_text())
+def _close(a, b) -> bool:
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(_close(a[k], b[k]) for k in a)
+    if isinstance(a, float):
+        return a == pytest.approx(b, rel=1e-6, abs=1e-12)
+    return a == b
+
+
+def test_anomaly_trigger_bit_exported(shipped):
+    name, fresh, _, root = shipped
+    if fresh["task"] != "anomaly":
+        pytest.skip("anomaly models only")
+    threshold = json.loads((REPO / "models" / name / "trained/threshold.json").read_text())
+    header = (root / "hls_projects" / name / "Vitis/firmware" / f"{name}_threshold.h").read_text()
+    assert f"{name.upper()}_THRESHOLD = {threshold['value']!r};" in header
+    for signal in ("A4l", "LQ", "h0", "hpm"):
+        for which in ("float", "quantized", "csim"):
+            entry = fresh["metrics"][which]["signals"][signal]
+            assert 0 <= entry["tpr"] <= 1 and entry["tpr_err"] > 0
+
+
+def test_jet_tagger_trained_on_enough_jets():
+    record = json.loads((REPO / "models/jet_tagger/trained/training.json").read_text())
     assert min(record["train_per_class"].values()) >= 20000
-    assert (MODEL / "trained/test_sample.npz").stat().st_size <= 1 << 20
+    for name in SHIPPED:
+        assert (REPO / "models" / name / "trained/test_sample.npz").stat().st_size <= 1 << 20

@@ -105,11 +105,12 @@ def decoder(model: keras.Model) -> keras.Model:
     return keras.Model(z, x, name="decoder")
 
 
-def firmware_model(spec: Spec, model: keras.Model, features: list[str]) -> keras.Model:
+def firmware_model(spec: Spec, model: keras.Model, score_weights: np.ndarray | None = None) -> keras.Model:
     """What becomes the HLS project: the classifier, the encoder half, or the AE with its score.
 
     Anomaly score (one number per event, computed on chip):
-      reconstruction: sum_i w_i * q(x_i - r_i)^2, q = ap_fixed<residual_bits, residual_integer+1>
+      reconstruction: sum_i w_i * q(x_i - r_i)^2, q = ap_fixed<residual_bits, residual_integer+1>,
+                      w_i powers of two (trigger/score_weights.py; all 1 when not given);
       latent:         sum_j z_j^2 over the quantized latent of the encoder.
     The square and the sum run in float64 on the Keras side so that they are exact.
     """
@@ -126,35 +127,31 @@ def firmware_model(spec: Spec, model: keras.Model, features: list[str]) -> keras
     else:
         residual = keras.layers.Subtract(name="residual")([model.input, model.output])
         terms = QActivation(quantizer(a.residual_bits, a.residual_integer), name="residual_q")(residual)
-        weights = input_weights(a.input_weights, features)
+        weights = np.ones(model.input.shape[-1]) if score_weights is None else score_weights
     squared = keras.layers.Multiply(name="squared", dtype="float64")([terms, terms])
     score = keras.layers.Dense(1, use_bias=False, trainable=False, dtype="float64", name="score")(squared)
     fw = keras.Model(model.input, score, name="anomaly_score")
-    fw.get_layer("score").set_weights([weights.reshape(-1, 1)])
+    fw.get_layer("score").set_weights([np.asarray(weights, np.float64).reshape(-1, 1)])
     return fw
 
 
-def input_weights(weights: dict[str, float], features: list[str]) -> np.ndarray:
-    """Per-input weights of the reconstruction error: powers of two (shifts on chip), default 1."""
-    out = np.ones(len(features))
-    for name, value in weights.items():
-        if name not in features:
-            raise TriggerError(f"anomaly.input_weights.{name}: not a model input ({', '.join(features[:6])}, ...)")
-        if value <= 0 or not float(np.log2(value)).is_integer():
-            raise TriggerError(f"anomaly.input_weights.{name} = {value}: use a power of two (a shift in firmware)")
-        out[features.index(name)] = value
-    return out
+def squared_terms(spec: Spec, model: keras.Model, x: np.ndarray, quantized: bool) -> np.ndarray:
+    """Per-input squared residuals (events x inputs): q(x - r)^2 as on chip, or (x - r)^2 for the float model."""
+    if quantized:
+        fw = firmware_model(spec, model)
+        return keras.Model(fw.input, fw.get_layer("squared").output).predict(x, batch_size=4096, verbose=0).astype(np.float64)
+    return (x - model.predict(x, batch_size=4096, verbose=0).astype(np.float64)) ** 2
 
 
-def float_reference(spec: Spec, model: keras.Model, x: np.ndarray, features: list[str]) -> np.ndarray:
+def float_reference(spec: Spec, model: keras.Model, x: np.ndarray, score_weights: np.ndarray | None = None) -> np.ndarray:
     """The float model's counterpart of the firmware output (logits, latent or score), unquantized."""
     if spec.task == "classification":
         return model.predict(x, batch_size=4096, verbose=0).astype(np.float64)
     if spec.task == "compression" or spec.anomaly.score == "latent":
         z = encoder(model).predict(x, batch_size=4096, verbose=0).astype(np.float64)
         return z if spec.task == "compression" else np.sum(z**2, axis=1, keepdims=True)
-    rec = model.predict(x, batch_size=4096, verbose=0).astype(np.float64)
-    return np.sum(input_weights(spec.anomaly.input_weights, features) * (x - rec) ** 2, axis=1, keepdims=True)
+    weights = np.ones(x.shape[1]) if score_weights is None else score_weights
+    return np.sum(weights * squared_terms(spec, model, x, quantized=False), axis=1, keepdims=True)
 
 
 def custom_objects() -> dict:

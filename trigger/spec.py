@@ -232,7 +232,10 @@ class AnomalySpec:
     score: Literal["reconstruction", "latent"] = "reconstruction"
     residual_bits: int = 8  # the residual is quantized to ap_fixed<bits, integer+1> (RND, SAT) before squaring
     residual_integer: int = 1
-    input_weights: dict[str, float] = field(default_factory=dict)  # per-input weight in the sum (power of two)
+    # per-input weights of the reconstruction error: 'background' = 1 / its mean on the training background (as a
+    # power of two), 'uniform' = 1; explicit input_weights (powers of two) multiply on top. trigger/score_weights.py
+    score_weights: Literal["background", "uniform"] = "background"
+    input_weights: dict[str, float] = field(default_factory=dict)
     target: TargetRate = field(default_factory=lambda: TargetRate(rate_khz=10.0))
     background_test_fraction: float = 0.5
 

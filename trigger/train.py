@@ -26,6 +26,7 @@ from trigger.atomic import atomic_dir, write_bytes, write_text
 from trigger.data.dataset import Dataset, data_files, load_dataset, split
 from trigger.data.preprocess import fit_preprocessing
 from trigger.keras2 import keras, tf
+from trigger import score_weights
 from trigger.models import build_model, save_model
 from trigger.spec import Spec
 
@@ -83,7 +84,12 @@ def train(spec: Spec, progress: bool = True) -> Trained:
     if spec.task == "anomaly":
         from trigger.verify import rates
 
-        thresholds = rates.set_thresholds(spec, quantized, float_model, parts.test, x_test)
+        weights = {"quantized": None, "float": None}
+        if score_weights.used(spec):
+            weights = _score_weights(spec, quantized, float_model, x_train, parts.train.w, data.features)
+            extra_files[score_weights.FILE] = score_weights.to_json(data.features, weights["quantized"], weights["float"],
+                                                                    spec.anomaly.score_weights)
+        thresholds = rates.set_thresholds(spec, quantized, float_model, parts.test, x_test, weights)
         record["operating_point"] = thresholds["report"]
         extra_files["threshold.json"] = json.dumps(thresholds["stored"], indent=1, sort_keys=True) + "\n"
         summary += f"; threshold {thresholds['stored']['value']} at FPR {thresholds['stored']['fpr_achieved']:.2e}"
@@ -101,6 +107,15 @@ def train(spec: Spec, progress: bool = True) -> Trained:
         write_text(tmp / "training.json", json.dumps(record, indent=1, sort_keys=True) + "\n")
     _plot_history(spec.model_dir / "plots" / "training.png", float_history, q_history, spec.task)
     return Trained(target, summary)
+
+
+def _score_weights(spec, quantized, float_model, x_background, w_background, features) -> dict:
+    """Per-input anomaly-score weights fitted on the training background (the training split holds no signal)."""
+    from trigger.models import squared_terms
+
+    return {which: score_weights.fit(spec, squared_terms(spec, model, x_background, quantized=which == "quantized"),
+                                     w_background, features)
+            for which, model in (("quantized", quantized), ("float", float_model))}
 
 
 def _sample_weights(w):

@@ -24,6 +24,7 @@ from trigger.data.preprocess import Preprocessing
 from trigger.data.reader import feature_names
 from trigger.errors import TriggerError
 from trigger.firmware import convert, finish_project, project_dir, require_gxx, synthesize, write_threshold_header
+from trigger import score_weights
 from trigger.models import firmware_model, float_reference, load_model
 from trigger.spec import Spec
 from trigger.train import TRAINED, load_test_sample
@@ -61,10 +62,13 @@ def verify(spec: Spec, backends: list[str] | None = None, log=print) -> dict:
     limits = budget_mod.load_budget(spec.model_dir / "budget.yml")
     task = TASKS[spec.task](spec, trained, quantized, float_model, pre)
 
-    firmware = firmware_model(spec, quantized, features)
+    weights = {"quantized": None, "float": None}
+    if score_weights.used(spec):
+        weights = {which: score_weights.load(trained, which, features) for which in weights}
+    firmware = firmware_model(spec, quantized, weights["quantized"])
     keras_layers = cmp.keras_layer_outputs(firmware, x)
     keras_out = keras_layers[firmware.layers[-1].name].reshape(len(x), -1)
-    float_out = float_reference(spec, float_model, x, features)
+    float_out = float_reference(spec, float_model, x, weights["float"])
     inputs_true = pre.scaled(sample.x)
 
     results = []

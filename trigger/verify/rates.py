@@ -7,7 +7,9 @@ Conventions (also in the README):
 - The trigger fires when score > threshold. The threshold is the smallest score value
   whose weighted background fraction above it is <= the target FPR; it is therefore a
   value the firmware score can take, i.e. a fixed-point number of the score type.
-- TPR uncertainties are binomial, sqrt(p (1 - p) / n). FPR uncertainties use the
+- TPR uncertainties are binomial, sqrt(p (1 - p) / n); when no event (or every event)
+  passes, that formula says 0, so the error is then the distance to the one-sided 68.3% CL
+  Clopper-Pearson limit, 1 - 0.317^(1/n) (about 1.15 / n). FPR uncertainties use the
   weights: sqrt(sum of w^2 above threshold) / sum of w.
 - "Smallest measurable FPR" is 1 / N_eff with N_eff = (sum w)^2 / sum w^2; a requested
   FPR below that is reported at 1 / N_eff instead, and says so.
@@ -18,6 +20,7 @@ from __future__ import annotations
 import numpy as np
 
 REFERENCE_FPRS = (1e-3, 1e-4)
+ONE_SIGMA = 0.6827
 
 
 def threshold_for(scores: np.ndarray, weights: np.ndarray, fpr: float) -> float:
@@ -35,8 +38,11 @@ def fpr_at(scores: np.ndarray, weights: np.ndarray, threshold: float) -> tuple[f
 
 
 def tpr_at(scores: np.ndarray, threshold: float) -> tuple[float, float]:
+    n = max(len(scores), 1)
     p = float(np.mean(scores > threshold)) if len(scores) else 0.0
-    return p, float(np.sqrt(p * (1 - p) / max(len(scores), 1)))
+    if p in (0.0, 1.0):
+        return p, float(1 - (1 - ONE_SIGMA) ** (1 / n))
+    return p, float(np.sqrt(p * (1 - p) / n))
 
 
 def effective_events(weights: np.ndarray) -> float:
@@ -74,18 +80,19 @@ def split_scores(scores: np.ndarray, y: np.ndarray, w, classes: list[str], signa
     return scores[bkg], weights[bkg], {s: scores[y == classes.index(s)] for s in signals}
 
 
-def set_thresholds(spec, quantized, float_model, test, x_test) -> dict:
+def set_thresholds(spec, quantized, float_model, test, x_test, score_weights: dict) -> dict:
     """Thresholds of the quantized (firmware) and float scores on the held-out background.
 
+    `score_weights`: {"quantized": ..., "float": ...} per-input weights (trigger/score_weights.py).
     Returns what is stored with the model (`stored`, the trigger-bit constant) and a report
     of the operating point on the full test set (`report`).
     """
     from trigger.firmware import firmware_output_type
     from trigger.models import firmware_model, float_reference
 
-    fw = firmware_model(spec, quantized, test.features)
+    fw = firmware_model(spec, quantized, score_weights["quantized"])
     q_scores = fw.predict(x_test, batch_size=4096, verbose=0).astype(np.float64)
-    f_scores = float_reference(spec, float_model, x_test, test.features)
+    f_scores = float_reference(spec, float_model, x_test, score_weights["float"])
     fpr = spec.anomaly.target.false_positive_rate
     score_type = firmware_output_type(spec, fw)
     q_bkg, w_bkg, q_sig = split_scores(q_scores, test.y, test.w, test.classes, spec.anomaly.signals)
