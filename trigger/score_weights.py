@@ -55,10 +55,24 @@ def fit(spec: Spec, squared_residuals: np.ndarray, event_weights: np.ndarray | N
     return weights * np.exp2(np.round(-np.log2(np.maximum(mean, lsb_squared))))
 
 
-def to_json(features: list[str], quantized: np.ndarray, float_: np.ndarray, method: str) -> str:
+def fit_pair(spec: Spec, quantized, float_model, x_background, w_background, features: list[str]) -> dict:
+    """Weights of the quantized (firmware) and float scores from the training background; None when unused."""
+    if not used(spec):
+        return {"quantized": None, "float": None}
+    from trigger.models import squared_terms
+
+    return {which: fit(spec, squared_terms(spec, model, x_background, quantized=which == "quantized"), w_background, features)
+            for which, model in (("quantized", quantized), ("float", float_model))}
+
+
+def to_json(features: list[str], weights: dict, method: str) -> str:
     """Text of trained/score_weights.json (written in the training's atomic swap)."""
-    return json.dumps({"method": method, "features": features, "quantized": quantized.tolist(), "float": float_.tolist()},
-                      indent=1) + "\n"
+    return json.dumps({"method": method, "features": features, **{k: v.tolist() for k, v in weights.items()}}, indent=1) + "\n"
+
+
+def load_pair(spec: Spec, trained: Path, features: list[str]) -> dict:
+    """The stored weights of the quantized (firmware) and float scores; None when the score has none."""
+    return {which: load(trained, which, features) if used(spec) else None for which in ("quantized", "float")}
 
 
 def load(trained: Path, which: str, features: list[str]) -> np.ndarray:

@@ -25,8 +25,8 @@ import trigger.keras2  # noqa: F401
 from trigger.atomic import atomic_dir, write_bytes, write_text
 from trigger.data.dataset import Dataset, data_files, load_dataset, split
 from trigger.data.preprocess import fit_preprocessing
-from trigger.keras2 import keras, tf
 from trigger import score_weights
+from trigger.keras2 import keras, tf
 from trigger.models import build_model, save_model
 from trigger.spec import Spec
 
@@ -56,14 +56,14 @@ def train(spec: Spec, progress: bool = True) -> Trained:
     n_in = len(data.features)
     n_out = len(data.classes) if spec.task == "classification" else n_in
     targets = (parts.train.y, parts.validation.y) if spec.task == "classification" else (x_train, x_val)
-    weights = _sample_weights(parts.train.w)
+    event_weights = _sample_weights(parts.train.w)
 
     seed_everything(spec.seed)
     float_model = build_model(spec, n_in, n_out, quantized=False)
-    float_history = _fit(float_model, spec, x_train, targets[0], x_val, targets[1], weights,
+    float_history = _fit(float_model, spec, x_train, targets[0], x_val, targets[1], event_weights,
                          spec.train.float_epochs, prune=False, progress=progress, label="float")
     seed_everything(spec.seed)
-    quantized, q_history = _train_quantized(spec, n_in, n_out, x_train, targets[0], x_val, targets[1], weights, progress)
+    quantized, q_history = _train_quantized(spec, n_in, n_out, x_train, targets[0], x_val, targets[1], event_weights, progress)
 
     record = {
         "events": {"train": len(parts.train.y), "validation": len(parts.validation.y), "test": len(parts.test.y)},
@@ -84,12 +84,10 @@ def train(spec: Spec, progress: bool = True) -> Trained:
     if spec.task == "anomaly":
         from trigger.verify import rates
 
-        weights = {"quantized": None, "float": None}
+        per_input = score_weights.fit_pair(spec, quantized, float_model, x_train, parts.train.w, data.features)
         if score_weights.used(spec):
-            weights = _score_weights(spec, quantized, float_model, x_train, parts.train.w, data.features)
-            extra_files[score_weights.FILE] = score_weights.to_json(data.features, weights["quantized"], weights["float"],
-                                                                    spec.anomaly.score_weights)
-        thresholds = rates.set_thresholds(spec, quantized, float_model, parts.test, x_test, weights)
+            extra_files[score_weights.FILE] = score_weights.to_json(data.features, per_input, spec.anomaly.score_weights)
+        thresholds = rates.set_thresholds(spec, quantized, float_model, parts.test, x_test, per_input)
         record["operating_point"] = thresholds["report"]
         extra_files["threshold.json"] = json.dumps(thresholds["stored"], indent=1, sort_keys=True) + "\n"
         summary += f"; threshold {thresholds['stored']['value']} at FPR {thresholds['stored']['fpr_achieved']:.2e}"
@@ -107,15 +105,6 @@ def train(spec: Spec, progress: bool = True) -> Trained:
         write_text(tmp / "training.json", json.dumps(record, indent=1, sort_keys=True) + "\n")
     _plot_history(spec.model_dir / "plots" / "training.png", float_history, q_history, spec.task)
     return Trained(target, summary)
-
-
-def _score_weights(spec, quantized, float_model, x_background, w_background, features) -> dict:
-    """Per-input anomaly-score weights fitted on the training background (the training split holds no signal)."""
-    from trigger.models import squared_terms
-
-    return {which: score_weights.fit(spec, squared_terms(spec, model, x_background, quantized=which == "quantized"),
-                                     w_background, features)
-            for which, model in (("quantized", quantized), ("float", float_model))}
 
 
 def _sample_weights(w):

@@ -21,6 +21,7 @@ import json
 import logging
 import os
 import time
+from collections import Counter
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -114,9 +115,7 @@ def _run(cfg, todo: list[Chunk], plan: list[Chunk], directory: Path, workers: in
     from dask.distributed import as_completed
     from tqdm import tqdm
 
-    chunks_per_process = {}
-    for c in plan:
-        chunks_per_process[c.process] = chunks_per_process.get(c.process, 0) + 1
+    chunks_per_process = Counter(c.process for c in plan)
     done = sum(c.events for c in plan) - sum(c.events for c in todo)
     bar = tqdm(total=sum(c.events for c in plan), initial=done, unit="ev", disable=not progress,
                desc=f"{cfg.name} -> {directory}")

@@ -19,17 +19,17 @@ import numpy as np
 
 import trigger.keras2  # noqa: F401
 from trigger import budget as budget_mod
+from trigger import score_weights
 from trigger.atomic import atomic_dir, remove_stale, write_text
 from trigger.data.preprocess import Preprocessing
 from trigger.data.reader import feature_names
 from trigger.errors import TriggerError
-from trigger.firmware import convert, finish_project, project_dir, require_gxx, synthesize, write_threshold_header
-from trigger import score_weights
+from trigger.firmware import convert, finish_project, project_dir, require_gxx, synthesize
+from trigger.fixed import FixedType
 from trigger.models import firmware_model, float_reference, load_model
 from trigger.spec import Spec
 from trigger.train import TRAINED, load_test_sample
 from trigger.verify import compare as cmp
-from trigger.fixed import FixedType
 from trigger.verify import overflow, plots
 from trigger.verify.tasks import TASKS
 
@@ -62,9 +62,7 @@ def verify(spec: Spec, backends: list[str] | None = None, log=print) -> dict:
     limits = budget_mod.load_budget(spec.model_dir / "budget.yml")
     task = TASKS[spec.task](spec, trained, quantized, float_model, pre)
 
-    weights = {"quantized": None, "float": None}
-    if score_weights.used(spec):
-        weights = {which: score_weights.load(trained, which, features) for which in weights}
+    weights = score_weights.load_pair(spec, trained, features)
     firmware = firmware_model(spec, quantized, weights["quantized"])
     keras_layers = cmp.keras_layer_outputs(firmware, x)
     keras_out = keras_layers[firmware.layers[-1].name].reshape(len(x), -1)
@@ -107,8 +105,7 @@ def _run_backend(spec, backend, firmware, x, keras_out, keras_layers, inputs_tru
             agreement.first_diverging_layer, agreement.layer_lsb_diff = layer or "output only", lsb
         audit = overflow.audit(hls_model, keras_layers, inputs_true)
         figures = budget_mod.estimate(hls_model, spec.firmware.clock_period_ns, spec.firmware.reuse_factor)
-        if spec.task == "anomaly":
-            write_threshold_header(tmp, spec, task.threshold, output_type, output.type.name)
+        task.write_firmware_files(tmp, output_type, output.type.name)
         write_test_vectors(tmp, x, csim_out)
         finish_project(tmp, final)
     synth = synthesize(final, backend, spec.name)

@@ -54,6 +54,7 @@ def signal_report(bkg: np.ndarray, w_bkg: np.ndarray, signals: dict[str, np.ndar
     from sklearn.metrics import roc_auc_score
 
     smallest = 1.0 / effective_events(w_bkg)
+    references = {fpr: (max(fpr, smallest), threshold_for(bkg, w_bkg, max(fpr, smallest))) for fpr in REFERENCE_FPRS}
     out = {}
     for name, sig in signals.items():
         tpr, err = tpr_at(sig, threshold)
@@ -61,9 +62,7 @@ def signal_report(bkg: np.ndarray, w_bkg: np.ndarray, signals: dict[str, np.ndar
         s = np.concatenate([bkg, sig])
         sw = np.concatenate([w_bkg / w_bkg.sum(), np.full(len(sig), 1.0 / max(len(sig), 1))])
         entry = {"tpr": tpr, "tpr_err": err, "events": int(len(sig)), "auc": float(roc_auc_score(y, s, sample_weight=sw))}
-        for fpr in REFERENCE_FPRS:
-            used = max(fpr, smallest)
-            t = threshold_for(bkg, w_bkg, used)
+        for fpr, (used, t) in references.items():
             p, e = tpr_at(sig, t)
             entry[f"tpr_at_fpr_{fpr:g}"] = {"tpr": p, "tpr_err": e, "fpr_used": used,
                                            "note": "requested FPR" if used == fpr else "smallest FPR this sample can measure (1/N_eff)"}

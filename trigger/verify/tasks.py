@@ -21,11 +21,18 @@ from trigger.verify import metrics as classification_metrics
 from trigger.verify import plots, rates
 
 
-class Classification:
-    metric = "accuracy"
+class Task:
+    """What every task shares: the spec, and no extra firmware files unless the task has some."""
 
     def __init__(self, spec, trained: Path, quantized, float_model, pre):
         self.spec = spec
+
+    def write_firmware_files(self, project: Path, output_type, type_name: str) -> None:
+        """Task-specific files next to the HLS top function (the anomaly trigger bit)."""
+
+
+class Classification(Task):
+    metric = "accuracy"
 
     def evaluate(self, outputs: np.ndarray, sample, which: str = "csim") -> dict:
         return classification_metrics.classification(outputs, sample.y, sample.classes)
@@ -40,17 +47,22 @@ class Classification:
         plots.roc_curves(directory / "roc.png", sample.y, sample.classes, outputs["float"], outputs["csim"], backend)
 
 
-class Anomaly:
+class Anomaly(Task):
     metric = "mean TPR"
 
     def __init__(self, spec, trained: Path, quantized, float_model, pre):
-        self.spec = spec
+        super().__init__(spec, trained, quantized, float_model, pre)
         path = trained / "threshold.json"
         if not path.is_file():
             from trigger.errors import TriggerError
 
             raise TriggerError(f"{path}: threshold missing; retrain (`trigger train {spec.name}`)")
         self.threshold = json.loads(path.read_text())
+
+    def write_firmware_files(self, project: Path, output_type, type_name: str) -> None:
+        from trigger.firmware import write_threshold_header
+
+        write_threshold_header(project, self.spec, self.threshold, output_type, type_name)
 
     def _threshold(self, which: str) -> float:
         return self.threshold["float_threshold" if which == "float" else "value"]
@@ -77,13 +89,14 @@ class Anomaly:
         plots.anomaly_roc(directory / "roc.png", sample, outputs, self.spec.anomaly.signals, backend)
 
 
-class Compression:
+class Compression(Task):
     metric = "median |rel. residual|"
 
     def __init__(self, spec, trained: Path, quantized, float_model, pre):
         from trigger.models import decoder
 
-        self.spec, self.pre = spec, pre
+        super().__init__(spec, trained, quantized, float_model, pre)
+        self.pre = pre
         self.decoders = {"quantized": decoder(quantized), "float": decoder(float_model)}
 
     def reconstruct(self, latent: np.ndarray, which: str) -> np.ndarray:
