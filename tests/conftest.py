@@ -101,6 +101,17 @@ def tree_listing(*roots: Path) -> dict[str, bytes]:
     return out
 
 
+def run_with_firmware_headers(project: Path, source: str, stdin: str, workdir: Path) -> str:
+    """Compile a small C++ program against an HLS project's headers, feed it stdin, return its stdout."""
+    import subprocess
+
+    program, binary = workdir / "program.cpp", workdir / "program"
+    program.write_text(source)
+    subprocess.run(["g++", "-std=c++14", "-O1", f"-I{project / 'firmware'}", f"-I{project / 'firmware/ap_types'}",
+                    str(program), "-o", str(binary)], check=True)
+    return subprocess.run([str(binary)], input=stdin, capture_output=True, text=True, check=True).stdout
+
+
 def run_cli(*args: str) -> int:
     from trigger.cli import main
 

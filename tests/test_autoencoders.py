@@ -4,13 +4,12 @@ the exported trigger bit, and the compression encoder; all csim == quantized Ker
 import json
 import re
 import shutil
-import subprocess
 
 import numpy as np
 import pytest
 import yaml
 
-from conftest import run_cli
+from conftest import run_cli, run_with_firmware_headers
 from trigger.data.rootio import write_tree
 
 PROCESSES = ["bkgA", "bkgB", "sigA", "sigB"]
@@ -125,15 +124,11 @@ def test_firmware_trigger_bit_equals_keras_decision(synthesised, tmp_path):
     from trigger.train import load_test_sample
 
     project = synthesised / "hls_projects/tinyae/Vitis"
-    program = tmp_path / "decide.cpp"
-    program.write_text('#include <cstdio>\n#include "tinyae_threshold.h"\n'
-                       "int main() { double s; while (std::scanf(\"%lf\", &s) == 1) { result_t v = s; "
-                       "std::printf(\"%d\\n\", tinyae_trigger_bit(v) ? 1 : 0); } return 0; }\n")
-    binary = tmp_path / "decide"
-    subprocess.run(["g++", "-std=c++14", "-O1", f"-I{project / 'firmware'}", f"-I{project / 'firmware/ap_types'}",
-                    str(program), "-o", str(binary)], check=True)
+    source = ('#include <cstdio>\n#include "tinyae_threshold.h"\n'
+              "int main() { double s; while (std::scanf(\"%lf\", &s) == 1) { result_t v = s; "
+              "std::printf(\"%d\\n\", tinyae_trigger_bit(v) ? 1 : 0); } return 0; }\n")
     csim = (project / "tb_data/tb_output_predictions.dat").read_text()
-    fired = np.array(subprocess.run([str(binary)], input=csim, capture_output=True, text=True, check=True).stdout.split(), int)
+    fired = np.array(run_with_firmware_headers(project, source, csim, tmp_path).split(), int)
 
     trained = synthesised / "models/tinyae/trained"
     spec = load_spec(synthesised / "models/tinyae")

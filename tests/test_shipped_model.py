@@ -1,4 +1,5 @@
-"""The committed models: csim equals the quantized Keras outputs (logits, anomaly score, latent)
+"""The committed models: csim equals the quantized Keras outputs (logits, anomaly score, regressed
+momenta, latent)
 at 0 LSB on every test event, on both backends, and each committed metrics.json is what the
 harness measures today."""
 
@@ -9,7 +10,7 @@ import pytest
 
 from conftest import REPO, run_cli
 
-SHIPPED = ["jet_tagger", "anomaly_ae", "jet_compression"]
+SHIPPED = ["jet_tagger", "anomaly_ae", "jet_compression", "top_regression", "top_toy"]
 CONTRACT = {"model", "task", "events", "csim", "metrics", "overflow", "budget"}
 
 
@@ -89,6 +90,20 @@ def test_anomaly_trigger_bit_exported(shipped):
         for which in ("float", "quantized", "csim"):
             entry = fresh["metrics"][which]["signals"][signal]
             assert 0 <= entry["tpr"] <= 1 and entry["tpr_err"] > 0
+
+
+def test_regression_reports_every_component(shipped):
+    name, fresh, _, root = shipped
+    if fresh["task"] != "regression":
+        pytest.skip("regression models only")
+    for which in ("float", "quantized", "csim"):
+        components = fresh["metrics"][which]["components"]
+        assert set(components) == {"top_px", "top_py", "top_pz", "top_e"}
+        for c in components.values():
+            assert set(c) == {"r2", "bias", "rms"} and c["rms"] > 0
+        assert all(len(v["rms"]) == len(fresh["metrics"][which]["binned"]["edges"]) - 1
+                   for k, v in fresh["metrics"][which]["binned"].items() if k.startswith("top_"))
+    assert "OUTPUT_SHIFT = 8;" in (root / "hls_projects" / name / "Vivado/firmware" / f"{name}_units.h").read_text()
 
 
 def test_jet_tagger_trained_on_enough_jets():

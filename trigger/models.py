@@ -1,7 +1,8 @@
 """Model builders: the QKeras network that becomes firmware, and its float twin.
 
-Layer names are fixed (`dense_1`, `relu_1`, ..., `logits`; `latent`, `reconstruction` for
-autoencoders; `residual`, `squared`, `score` for the anomaly score) because they become
+Layer names are fixed (`dense_1`, `relu_1`, ..., `logits`; `outputs`, `outputs_q` for a
+regressor; `latent`, `reconstruction` for autoencoders; `residual`, `squared`, `score` for
+the anomaly score) because they become
 the names in the HLS project, the per-layer precision overrides in the spec and the
 overflow audit. A classifier's trigger output is the logits; softmax exists only offline.
 """
@@ -30,6 +31,8 @@ def quantizer(bits: int, integer: int) -> str:
 
 def build_model(spec: Spec, n_in: int, n_out: int, quantized: bool) -> keras.Model:
     """The trainable network: an MLP classifier (logits) or an autoencoder (reconstruction)."""
+    if spec.task == "regression":
+        return _regressor(spec, n_in, n_out, quantized)
     if spec.model.kind == "mlp":
         return _mlp(spec.model, n_in, n_out, quantized)
     return _autoencoder(spec.model, n_in, FixedType.parse(spec.input.precision), quantized)
@@ -69,6 +72,17 @@ def _mlp(m: ModelSpec, n_in: int, n_out: int, quantized: bool) -> keras.Model:
     x = _stack(inputs, m.hidden, 1, m, quantized)
     dense, _ = _layers(m, quantized)
     return keras.Model(inputs, dense(n_out, "logits")(x), name="quantized" if quantized else "float")
+
+
+def _regressor(spec: Spec, n_in: int, n_out: int, quantized: bool) -> keras.Model:
+    """MLP whose outputs are rounded (saturating) into regression.output_precision: the firmware output type."""
+    m = spec.model
+    dense, activation = _layers(m, quantized)
+    inputs = keras.Input((n_in,), name=INPUT_NAME)
+    x = _stack(inputs, m.hidden, 1, m, quantized)
+    out_type = FixedType.parse(spec.regression.output_precision)
+    out = activation("outputs_q", kind="bits", bits=out_type.width, integer=out_type.integer - 1)(dense(n_out, "outputs")(x))
+    return keras.Model(inputs, out, name="quantized_regressor" if quantized else "float_regressor")
 
 
 def _autoencoder(m: ModelSpec, n_in: int, input_type: FixedType, quantized: bool) -> keras.Model:
@@ -114,7 +128,7 @@ def firmware_model(spec: Spec, model: keras.Model, score_weights: np.ndarray | N
       latent:         sum_j z_j^2 over the quantized latent of the encoder.
     The square and the sum run in float64 on the Keras side so that they are exact.
     """
-    if spec.task == "classification":
+    if spec.task in ("classification", "regression"):
         return model
     if spec.task == "compression":
         return encoder(model)
@@ -144,8 +158,8 @@ def squared_terms(spec: Spec, model: keras.Model, x: np.ndarray, quantized: bool
 
 
 def float_reference(spec: Spec, model: keras.Model, x: np.ndarray, score_weights: np.ndarray | None = None) -> np.ndarray:
-    """The float model's counterpart of the firmware output (logits, latent or score), unquantized."""
-    if spec.task == "classification":
+    """The float model's counterpart of the firmware output (logits, regression, latent or score), unquantized."""
+    if spec.task in ("classification", "regression"):
         return model.predict(x, batch_size=4096, verbose=0).astype(np.float64)
     if spec.task == "compression" or spec.anomaly.score == "latent":
         z = encoder(model).predict(x, batch_size=4096, verbose=0).astype(np.float64)

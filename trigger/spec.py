@@ -122,6 +122,7 @@ class ToyGenerator:
     w_mass_gev: float = 80.4
     w_width_gev: float = 2.1
     b_mass_gev: float = 4.8
+    width_cut: float = 10.0  # Breit-Wigner masses kept within +- width_cut widths (the Cauchy tail is unphysical)
     met_resolution_gev: float = 0.0  # Gaussian smearing of MET px, py
     workers: int = 0
 
@@ -240,6 +241,32 @@ class AnomalySpec:
     background_test_fraction: float = 0.5
 
 
+TARGET_PRESETS = {  # branch names of the ttbar generator (trigger/data/ttbar.py)
+    "top": {"top_px": "tlep_px", "top_py": "tlep_py", "top_pz": "tlep_pz", "top_e": "tlep_e"},  # leptonic top
+    "neutrino_pz": {"nu_pz": "nu_pz"},
+}
+
+
+@dataclass
+class RegressionSpec:
+    """Regression task: what is regressed, the firmware output's fixed-point units, how residuals are binned.
+
+    The firmware output is `output_precision`; GeV = output * 2**output_shift (a left shift),
+    so the network learns targets * 2**-output_shift and a firmware engineer reads GeV off the bits.
+    """
+
+    targets: str | dict[str, str] = "top"  # a preset (top, neutrino_pz) or output name -> branch/expression
+    output_precision: str = "ap_fixed<16,6>"  # rounded to nearest, saturating
+    output_shift: int = 8  # GeV = output * 2**output_shift
+    bin_by: str = "sqrt(tlep_px**2 + tlep_py**2)"  # truth variable for the binned bias/resolution (true top pT)
+    bin_label: str = "true top pT [GeV]"
+    bin_edges: list[float] = field(default_factory=lambda: [0.0, 50.0, 100.0, 150.0, 200.0, 300.0, 400.0, 600.0, 1000.0])
+
+    @property
+    def target_map(self) -> dict[str, str]:
+        return dict(TARGET_PRESETS[self.targets]) if isinstance(self.targets, str) else dict(self.targets)
+
+
 @dataclass
 class VerifySpec:
     events: int = 6000  # test events run through csim (and committed as the test sample)
@@ -248,7 +275,7 @@ class VerifySpec:
 @dataclass
 class Spec:
     name: str
-    task: Literal["classification", "anomaly", "compression"]
+    task: Literal["classification", "anomaly", "compression", "regression"]
     data: DataSpec
     seed: int = 0
     input: InputSpec = field(default_factory=InputSpec)
@@ -257,6 +284,7 @@ class Spec:
     firmware: FirmwareSpec = field(default_factory=FirmwareSpec)
     verify: VerifySpec = field(default_factory=VerifySpec)
     anomaly: AnomalySpec | None = None
+    regression: RegressionSpec | None = None  # task 'regression' (defaults when the block is left out)
     path: Path | None = None  # where it was loaded from (not a YAML key)
 
     @property
@@ -336,7 +364,12 @@ def _convert(tp, value, key: str, source: str):
             return _build(by_name[value["name"]], value, key, source)
         if isinstance(value, dict) and structured:
             return _convert(structured[0], value, key, source)
-        return _convert(inner[0], value, key, source)
+        for alternative in inner[:-1]:  # e.g. a preset name or a mapping: the first that fits
+            try:
+                return _convert(alternative, value, key, source)
+            except TriggerError:
+                pass
+        return _convert(inner[-1], value, key, source)
     if dataclasses.is_dataclass(tp):
         return _build(tp, value, key, source)
     if origin is Literal:
@@ -394,6 +427,8 @@ def _check_semantics(spec: Spec, source: str) -> None:
                 raise TriggerError(f"{source}: 'anomaly.signals' entry {name!r} is not one of anomaly.processes")
         if (a.target.rate_khz is None) == (a.target.fpr is None):
             raise TriggerError(f"{source}: 'anomaly.target' needs exactly one of rate_khz or fpr")
+    if spec.task == "regression":
+        _check_regression(spec, source)
     if spec.task in ("anomaly", "compression") and spec.model.kind != "autoencoder":
         raise TriggerError(f"{source}: task '{spec.task}' needs model.kind: autoencoder")
     for frac in ("test_fraction", "validation_fraction"):
@@ -413,3 +448,20 @@ def _check_semantics(spec: Spec, source: str) -> None:
         raise TriggerError(f"{source}: 'firmware.reuse_factor' must be >= 1")
     if not spec.firmware.backends:
         raise TriggerError(f"{source}: 'firmware.backends' is empty; use Vitis and/or Vivado")
+
+
+def _check_regression(spec: Spec, source: str) -> None:
+    if spec.model.kind != "mlp":
+        raise TriggerError(f"{source}: task 'regression' needs model.kind: mlp")
+    if spec.regression is None:
+        spec.regression = RegressionSpec()
+    r = spec.regression
+    if isinstance(r.targets, str) and r.targets not in TARGET_PRESETS:
+        raise TriggerError(f"{source}: 'regression.targets' preset {r.targets!r} is unknown (presets: "
+                           f"{', '.join(TARGET_PRESETS)}; or give a mapping output name -> branch)")
+    if not r.target_map:
+        raise TriggerError(f"{source}: 'regression.targets' is empty; list at least one target")
+    FixedType.parse(r.output_precision, "regression.output_precision")
+    edges = r.bin_edges
+    if len(edges) < 2 or any(b <= a for a, b in zip(edges, edges[1:])):
+        raise TriggerError(f"{source}: 'regression.bin_edges' must be at least two increasing numbers")

@@ -1,6 +1,9 @@
 """Training stage: float reference + quantization-aware training with magnitude pruning.
 
-Classification trains on labels (cross-entropy on logits); the autoencoder tasks train on
+Classification trains on labels (cross-entropy on logits); regression on the targets in
+firmware units (GeV * 2**-output_shift) with each output's squared error divided by its
+variance, so the loss is the mean of (1 - R^2) over the outputs and no component dominates
+because it is measured in larger numbers (pz, E); the autoencoder tasks train on
 reconstruction (mean squared error in the preprocessed units; the anomaly model on the
 background only, weighted by the sample's per-event weights). For the anomaly task the
 trigger threshold is set here, on the held-out background, from the firmware score.
@@ -54,8 +57,13 @@ def train(spec: Spec, progress: bool = True) -> Trained:
     x_train, x_val, x_test = (pre.apply(p.x, f"{spec.name} {n} set") for p, n in
                               ((parts.train, "training"), (parts.validation, "validation"), (parts.test, "test")))
     n_in = len(data.features)
-    n_out = len(data.classes) if spec.task == "classification" else n_in
-    targets = (parts.train.y, parts.validation.y) if spec.task == "classification" else (x_train, x_val)
+    n_out = len(data.classes) if spec.task in ("classification", "regression") else n_in
+    if spec.task == "classification":
+        targets = (parts.train.y, parts.validation.y)
+    elif spec.task == "regression":
+        targets = (regression_targets(spec, parts.train.y, data.classes), regression_targets(spec, parts.validation.y, data.classes))
+    else:
+        targets = (x_train, x_val)
     event_weights = _sample_weights(parts.train.w)
 
     seed_everything(spec.seed)
@@ -78,6 +86,12 @@ def train(spec: Spec, progress: bool = True) -> Trained:
                                    "quantized": _accuracy(quantized, x_test, parts.test.y)}
         summary = (f"test accuracy float {record['test_accuracy']['float']:.4f}, quantized+pruned "
                    f"{record['test_accuracy']['quantized']:.4f}")
+    elif spec.task == "regression":
+        y_test = regression_targets(spec, parts.test.y, data.classes)
+        record["test_r2"] = {"float": _r2(float_model, x_test, y_test, data.classes),
+                             "quantized": _r2(quantized, x_test, y_test, data.classes)}
+        summary = "test R2 float " + ", ".join(f"{k} {v:.4f}" for k, v in record["test_r2"]["float"].items())
+        summary += "; quantized+pruned " + ", ".join(f"{k} {v:.4f}" for k, v in record["test_r2"]["quantized"].items())
     else:
         record["test_mse"] = {"float": _mse(float_model, x_test), "quantized": _mse(quantized, x_test)}
         summary = f"test reconstruction MSE float {record['test_mse']['float']:.5f}, quantized+pruned {record['test_mse']['quantized']:.5f}"
@@ -112,6 +126,34 @@ def _sample_weights(w):
     return None if w is None else w / w.mean()
 
 
+def regression_targets(spec: Spec, y: np.ndarray, names: list[str]) -> np.ndarray:
+    """Targets in firmware units (GeV * 2**-output_shift); a target the output type cannot hold is an error."""
+    from trigger.errors import TriggerError
+    from trigger.fixed import FixedType
+
+    r = spec.regression
+    scaled = np.asarray(y, np.float64) * 2.0**-r.output_shift
+    out = FixedType.parse(r.output_precision)
+    over = (scaled < out.lo) | (scaled > out.hi)
+    if over.any():
+        j = int(np.argmax(over.sum(axis=0)))
+        raise TriggerError(
+            f"regression.targets.{names[j]}: {int(over.sum())} targets (|y| up to {np.abs(y[:, j]).max():.4g} GeV) exceed "
+            f"the output range {out.lo * 2**r.output_shift:g}..{out.hi * 2**r.output_shift:g} GeV of {r.output_precision} "
+            f"with output_shift {r.output_shift}; raise regression.output_shift or the integer bits")
+    return scaled
+
+
+def normalized_mse(variance: np.ndarray):
+    """Squared error of each output divided by its target variance, averaged: the mean of (1 - R^2)."""
+    inverse = tf.constant(1.0 / np.maximum(variance, 1e-12), tf.float32)
+
+    def loss(y_true, y_pred):
+        return tf.reduce_mean(tf.square(y_true - y_pred) * inverse, axis=-1)
+
+    return loss
+
+
 def _train_quantized(spec, n_in, n_out, x, y, xv, yv, weights, progress):
     import tensorflow_model_optimization as tfmot
 
@@ -139,6 +181,8 @@ def _train_quantized(spec, n_in, n_out, x, y, xv, yv, weights, progress):
 def _fit(model, spec: Spec, x, y, xv, yv, weights, epochs: int, prune: bool, progress: bool, label: str) -> dict:
     if spec.task == "classification":
         loss, metrics = keras.losses.SparseCategoricalCrossentropy(from_logits=True), ["accuracy"]
+    elif spec.task == "regression":
+        loss, metrics = normalized_mse(np.var(y, axis=0)), []
     else:
         loss, metrics = keras.losses.MeanSquaredError(), []
     model.compile(optimizer=keras.optimizers.Adam(spec.train.learning_rate), loss=loss, metrics=metrics)
@@ -177,6 +221,13 @@ def _accuracy(model, x, y) -> float:
     return float(np.mean(np.argmax(model.predict(x, batch_size=4096, verbose=0), axis=1) == y))
 
 
+def _r2(model, x, y, names) -> dict:
+    from trigger.verify.regression import r2
+
+    predicted = model.predict(x, batch_size=4096, verbose=0).astype(np.float64)
+    return {name: round(r2(y[:, j], predicted[:, j]), 6) for j, name in enumerate(names)}
+
+
 def _mse(model, x) -> float:
     return float(np.mean((model.predict(x, batch_size=4096, verbose=0) - x) ** 2))
 
@@ -210,10 +261,12 @@ def test_sample(spec: Spec, test: Dataset) -> Dataset:
 def save_test_sample(path: Path, sample: Dataset) -> None:
     """Raw (unpreprocessed) features, labels and weights: the transform is re-applied and so re-checked."""
     buffer = io.BytesIO()
-    arrays = {"x": sample.x.astype(np.float32), "y": sample.y.astype(np.int8),
+    labels = sample.y.astype(np.float32) if sample.y.dtype.kind == "f" else sample.y.astype(np.int8)
+    arrays = {"x": sample.x.astype(np.float32), "y": labels,
               "features": np.array(sample.features), "classes": np.array(sample.classes)}
-    if sample.w is not None:
-        arrays["w"] = sample.w.astype(np.float64)
+    for name in ("w", "binning"):
+        if getattr(sample, name) is not None:
+            arrays[name] = getattr(sample, name).astype(np.float64)
     np.savez_compressed(buffer, **arrays)
     if buffer.tell() > TEST_SAMPLE_LIMIT:
         raise RuntimeError(f"test sample is {buffer.tell()} bytes (> 1 MiB); lower verify.events")
@@ -227,8 +280,9 @@ def load_test_sample(directory: Path) -> Dataset:
     if not path.is_file():
         raise TriggerError(f"{path}: test sample missing; run `make train`")
     with np.load(path) as f:
-        return Dataset(f["x"].astype(np.float64), f["y"].astype(np.int64), [str(s) for s in f["features"]],
-                       [str(s) for s in f["classes"]], f["w"] if "w" in f.files else None)
+        y = f["y"].astype(np.float64) if f["y"].dtype.kind == "f" else f["y"].astype(np.int64)
+        optional = {name: f[name] if name in f.files else None for name in ("w", "binning")}
+        return Dataset(f["x"].astype(np.float64), y, [str(s) for s in f["features"]], [str(s) for s in f["classes"]], **optional)
 
 
 def _plot_history(path: Path, float_history: dict, q_history: dict, task: str) -> None:
@@ -241,7 +295,8 @@ def _plot_history(path: Path, float_history: dict, q_history: dict, task: str) -
         axes[0].plot(hist["val_loss"], "--", label=f"{name} validation")
         if classification:
             axes[1].plot(hist["val_accuracy"], label=name)
-    axes[0].set(xlabel="epoch", ylabel="cross-entropy loss" if classification else "reconstruction MSE",
+    ylabel = {"classification": "cross-entropy loss", "regression": "normalised MSE (mean of 1 - R2)"}.get(task, "reconstruction MSE")
+    axes[0].set(xlabel="epoch", ylabel=ylabel,
                 yscale="linear" if classification else "log")
     if classification:
         axes[1].set(xlabel="epoch", ylabel="validation accuracy")

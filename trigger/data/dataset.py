@@ -15,13 +15,15 @@ from trigger.spec import Spec
 @dataclass
 class Dataset:
     x: np.ndarray  # raw features (float64), columns in spec order
-    y: np.ndarray  # integer labels: class (classification), process (anomaly), 0 (compression)
+    y: np.ndarray  # integer labels: class (classification), process (anomaly), 0 (compression); regression: targets
     features: list[str]
-    classes: list[str]  # names of the y values
+    classes: list[str]  # names of the y values (regression: of the y columns)
     w: np.ndarray | None = None  # per-event weights (anomaly background mixture)
+    binning: np.ndarray | None = None  # regression: the truth variable residuals are binned in (true top pT)
 
     def take(self, idx) -> "Dataset":
-        return Dataset(self.x[idx], self.y[idx], self.features, self.classes, None if self.w is None else self.w[idx])
+        pick = lambda a: None if a is None else a[idx]  # noqa: E731
+        return Dataset(self.x[idx], self.y[idx], self.features, self.classes, pick(self.w), pick(self.binning))
 
 
 @dataclass
@@ -65,6 +67,8 @@ def load_dataset(spec: Spec, files: list[Path] | None = None, progress: bool = T
         branch, classes, key = spec.data.label.branch, spec.data.label.classes, "data.label"
     elif spec.task == "anomaly":
         branch, classes, key = spec.anomaly.process_branch, spec.anomaly.processes, "anomaly.process_branch"
+    elif spec.task == "regression":
+        return _regression_dataset(spec, files, x, names)
     else:
         return Dataset(x, np.zeros(len(x), np.int64), names, [])
     labels = read_columns(files, spec.data.tree, {"label": branch}, what=key)["label"]
@@ -74,6 +78,21 @@ def load_dataset(spec: Spec, files: list[Path] | None = None, progress: bool = T
     if spec.task == "anomaly" and spec.anomaly.weight_branch:
         weights = read_columns(files, spec.data.tree, {"w": spec.anomaly.weight_branch}, what="anomaly.weight_branch")["w"]
     return Dataset(x, labels.astype(np.int64), names, list(classes), weights)
+
+
+def _regression_dataset(spec: Spec, files: list[Path], x: np.ndarray, names: list[str]) -> Dataset:
+    """Targets (events x outputs, GeV) and the binning variable, read with the same mapping rules as the inputs."""
+    from trigger.data.reader import read_columns
+
+    r = spec.regression
+    targets = read_columns(files, spec.data.tree, r.target_map, what="regression.targets")
+    binning = read_columns(files, spec.data.tree, {"bin_by": r.bin_by}, what="regression.bin_by")["bin_by"]
+    y = np.stack([np.asarray(targets[name], np.float64) for name in r.target_map], axis=1)
+    bad = ~np.isfinite(y)
+    if bad.any():
+        name = list(r.target_map)[int(np.argmax(bad.any(axis=0)))]
+        raise TriggerError(f"regression.targets.{name}: {int(bad.sum())} NaN/Inf target values; clean the input")
+    return Dataset(x, y, names, list(r.target_map), binning=np.asarray(binning, np.float64))
 
 
 def split(data: Dataset, spec: Spec) -> Split:

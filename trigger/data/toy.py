@@ -2,8 +2,9 @@
 
 Each top gets pT uniform in [top_pt_min, top_pt_max], eta uniform in |eta| < top_eta_max,
 phi uniform, and a Breit-Wigner mass. The decay t -> b W is isotropic in the top rest
-frame, W -> l nu isotropic in the W rest frame (W mass Breit-Wigner, truncated so the
-decay stays open); the lepton is massless. Inputs: b and lepton 4-vectors and MET = the
+frame, W -> l nu isotropic in the W rest frame (W mass Breit-Wigner, also truncated so the
+decay stays open); the lepton is massless. Both line shapes are cut at `width_cut` widths:
+the Cauchy tail would otherwise give the odd 100 TeV top. Inputs: b and lepton 4-vectors and MET = the
 neutrino's (px, py), optionally smeared by `met_resolution_gev`. Targets: the top's px, py,
 pz, E. Fast enough for tests and as a sanity reference for the regression.
 """
@@ -27,8 +28,12 @@ def processes(cfg: ToyGenerator) -> list[str]:
 def make_chunk(cfg: ToyGenerator, process: str, seed: int, n: int) -> tuple[dict, dict]:
     start = time.perf_counter()
     rng = np.random.default_rng(seed)
-    m_top = _breit_wigner(rng, cfg.top_mass_gev, cfg.top_width_gev, n, lo=cfg.w_mass_gev + cfg.b_mass_gev + 5.0)
-    m_w = _breit_wigner(rng, cfg.w_mass_gev, cfg.w_width_gev, n, lo=10.0, hi=m_top - cfg.b_mass_gev - 1.0)
+    top_window = cfg.width_cut * cfg.top_width_gev
+    m_top = _breit_wigner(rng, cfg.top_mass_gev, cfg.top_width_gev, n, lo=max(cfg.top_mass_gev - top_window,
+                          cfg.w_mass_gev + cfg.b_mass_gev + 5.0), hi=cfg.top_mass_gev + top_window)
+    w_window = cfg.width_cut * cfg.w_width_gev
+    m_w = _breit_wigner(rng, cfg.w_mass_gev, cfg.w_width_gev, n, lo=max(cfg.w_mass_gev - w_window, 10.0),
+                        hi=np.minimum(cfg.w_mass_gev + w_window, m_top - cfg.b_mass_gev - 1.0))
     pt = rng.uniform(cfg.top_pt_min_gev, cfg.top_pt_max_gev, n)
     eta = rng.uniform(-cfg.top_eta_max, cfg.top_eta_max, n)
     phi = rng.uniform(-np.pi, np.pi, n)

@@ -110,3 +110,60 @@ def residuals(path: Path, relative: dict[str, np.ndarray], variables: list[str],
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7, loc="upper right")
     return save(fig, path)
+
+
+def true_vs_predicted(path: Path, true: np.ndarray, predicted: dict[str, np.ndarray], names: list[str], backend: str) -> Path:
+    """2D histograms of predicted vs true per output (GeV), float on top, csim below, with R^2."""
+    from matplotlib.colors import LogNorm
+
+    from trigger.verify.regression import r2
+
+    rows = [w for w in ("float", "csim") if w in predicted]
+    fig, axes = figure(len(rows), len(names), size=(3.8 * len(names), 3.5 * len(rows)))
+    for i, which in enumerate(rows):
+        for j, name in enumerate(names):
+            ax = axes[i * len(names) + j]
+            t, p = true[:, j], predicted[which][:, j]
+            lo, hi = np.percentile(np.concatenate([t, p]), [0.5, 99.5])
+            ax.hist2d(t, p, bins=60, range=[[lo, hi], [lo, hi]], norm=LogNorm(), cmap="viridis")
+            ax.plot([lo, hi], [lo, hi], "w--", lw=0.8)
+            label = "float" if which == "float" else f"csim ({backend})"
+            ax.set(xlabel=f"true {name} [GeV]", ylabel=f"predicted {name} [GeV]", title=f"{label}: R² = {r2(t, p):.4f}")
+    return save(fig, path)
+
+
+def binned_residuals(path: Path, reports: dict[str, dict], names: list[str], label: str, backend: str) -> Path:
+    """Residual mean (bias) and RMS per bin of the truth variable, per output, for each model flavour."""
+    fig, axes = figure(2, len(names), size=(3.8 * len(names), 6.5))
+    for which, report in reports.items():
+        b = report["binned"]
+        edges = np.asarray(b["edges"])
+        centres, half = (edges[1:] + edges[:-1]) / 2, (edges[1:] - edges[:-1]) / 2
+        tag = which if which != "csim" else f"csim ({backend})"
+        for j, name in enumerate(names):
+            for row, key in enumerate(("bias", "rms")):
+                values = np.array([np.nan if v is None else v for v in b[name][key]])
+                axes[row * len(names) + j].errorbar(centres, values, xerr=half, fmt="o", ms=3, ls=STYLES[which], label=tag)
+    for j, name in enumerate(names):
+        axes[j].axhline(0, color="k", lw=0.6)
+        axes[j].set(xlabel=label, ylabel=f"mean residual {name} [GeV]", title=name)
+        axes[len(names) + j].set(xlabel=label, ylabel=f"RMS residual {name} [GeV]")
+    for ax in axes:
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    return save(fig, path)
+
+
+def regressed_mass(path: Path, masses: dict[str, np.ndarray], backend: str) -> Path:
+    """Invariant mass of the regressed four-vector (signed: negative = space-like) against the truth."""
+    fig, axes = figure(1, 1, size=(6.5, 4.5))
+    ax = axes[0]
+    bins = np.linspace(-100, 400, 101)
+    for which, mass in masses.items():
+        tag = which if which != "csim" else f"csim ({backend})"
+        ax.hist(np.clip(mass, bins[0], bins[-1]), bins=bins, histtype="step", ls=STYLES.get(which, "-"),
+                label=f"{tag}: median {np.median(mass):.1f} GeV")
+    ax.set(xlabel="invariant mass of the regressed four-vector [GeV] (edges: overflow)", ylabel="events")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    return save(fig, path)

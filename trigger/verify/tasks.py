@@ -5,6 +5,8 @@ into task metrics on the committed test sample:
 - classification: accuracy and per-class AUC from the logits;
 - anomaly: TPR per signal at the stored trigger threshold (+- binomial), ROC AUC, TPR at
   FPR 1e-3 / 1e-4 (or the smallest FPR the sample measures), background FPR;
+- regression: per output R^2, bias and RMS in GeV, the same in bins of the truth variable
+  (true top pT), and the mass of a regressed four-vector (trigger/verify/regression.py);
 - compression: per-variable relative residual (reconstructed - original) / original of
   the offline-decoded jet (m, pT, eta, phi): mean, RMS, and the median |residual|, which
   is what the budget uses (eta and phi near 0 give the relative residual heavy tails).
@@ -89,6 +91,51 @@ class Anomaly(Task):
         plots.anomaly_roc(directory / "roc.png", sample, outputs, self.spec.anomaly.signals, backend)
 
 
+class Regression(Task):
+    metric = "min R2"
+
+    def __init__(self, spec, trained: Path, quantized, float_model, pre):
+        super().__init__(spec, trained, quantized, float_model, pre)
+        self.r = spec.regression
+
+    def gev(self, outputs: np.ndarray) -> np.ndarray:
+        """Firmware units -> GeV: the documented left shift by regression.output_shift."""
+        return np.asarray(outputs, np.float64) * 2.0**self.r.output_shift
+
+    def evaluate(self, outputs: np.ndarray, sample, which: str = "csim") -> dict:
+        from trigger.verify.regression import report
+
+        return report(sample.y, self.gev(outputs), sample.classes, sample.binning, self.r.bin_edges)
+
+    def drops(self, reference: dict, other: dict) -> dict:
+        """Worst R^2 loss over the outputs (positive = csim below float)."""
+        r, o = reference["components"], other["components"]
+        return {"r2": max(r[k]["r2"] - o[k]["r2"] for k in r)}
+
+    def headline(self, m: dict) -> float:
+        return min(c["r2"] for c in m["components"].values())
+
+    def write_firmware_files(self, project: Path, output_type, type_name: str) -> None:
+        from trigger.firmware import write_units_header
+
+        write_units_header(project, self.spec, output_type, type_name)
+
+    def plots(self, directory: Path, sample, outputs: dict[str, np.ndarray], backend: str) -> None:
+        from trigger.verify.regression import four_vector, invariant_mass
+
+        gev = {k: self.gev(v) for k, v in outputs.items()}
+        names = sample.classes
+        plots.true_vs_predicted(directory / "true_vs_predicted.png", sample.y, gev, names, backend)
+        if sample.binning is not None:
+            reports = {k: self.evaluate(v, sample, k) for k, v in outputs.items()}
+            plots.binned_residuals(directory / "resolution.png", reports, names, self.r.bin_label, backend)
+        columns = four_vector(names)
+        if columns is not None:
+            masses = {"truth": invariant_mass(sample.y[:, columns])}
+            masses.update({k: invariant_mass(v[:, columns]) for k, v in gev.items() if k != "quantized"})
+            plots.regressed_mass(directory / "mass.png", masses, backend)
+
+
 class Compression(Task):
     metric = "median |rel. residual|"
 
@@ -122,4 +169,4 @@ class Compression(Task):
         plots.residuals(directory / "residuals.png", relative, sample.features, backend)
 
 
-TASKS = {"classification": Classification, "anomaly": Anomaly, "compression": Compression}
+TASKS = {"classification": Classification, "anomaly": Anomaly, "regression": Regression, "compression": Compression}
