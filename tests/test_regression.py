@@ -20,7 +20,7 @@ def toy_spec(**regression_overrides) -> dict:
         "name": "tinytop", "task": "regression", "seed": 5,
         "data": {"generator": {"name": "toy", "events": 4000, "chunk_events": 2000, "workers": 1}, "seed": 1,
                  "tree": "events", "features": {f: f for f in TOY_INPUTS}},
-        "regression": {"targets": {c: f"top_{c.split('_')[1]}" for c in ("top_px", "top_py", "top_pz", "top_e")},
+        "regression": {"targets": {c: c for c in ("top_px", "top_py", "top_pz", "top_e")},
                        "output_precision": "ap_fixed<18,6>", "output_shift": 8, "bin_by": "sqrt(top_px**2 + top_py**2)",
                        "bin_edges": [100, 300, 500, 800]} | regression_overrides,
         "model": {"hidden": [16, 16], "activation_bits": 10, "activation_integer": 4},

@@ -31,10 +31,8 @@ def quantizer(bits: int, integer: int) -> str:
 
 def build_model(spec: Spec, n_in: int, n_out: int, quantized: bool) -> keras.Model:
     """The trainable network: an MLP classifier (logits) or an autoencoder (reconstruction)."""
-    if spec.task == "regression":
-        return _regressor(spec, n_in, n_out, quantized)
     if spec.model.kind == "mlp":
-        return _mlp(spec.model, n_in, n_out, quantized)
+        return _mlp(spec, n_in, n_out, quantized)
     return _autoencoder(spec.model, n_in, FixedType.parse(spec.input.precision), quantized)
 
 
@@ -67,22 +65,19 @@ def _stack(x, widths, first_index, m: ModelSpec, quantized: bool):
     return x
 
 
-def _mlp(m: ModelSpec, n_in: int, n_out: int, quantized: bool) -> keras.Model:
-    inputs = keras.Input((n_in,), name=INPUT_NAME)
-    x = _stack(inputs, m.hidden, 1, m, quantized)
-    dense, _ = _layers(m, quantized)
-    return keras.Model(inputs, dense(n_out, "logits")(x), name="quantized" if quantized else "float")
-
-
-def _regressor(spec: Spec, n_in: int, n_out: int, quantized: bool) -> keras.Model:
-    """MLP whose outputs are rounded (saturating) into regression.output_precision: the firmware output type."""
+def _mlp(spec: Spec, n_in: int, n_out: int, quantized: bool) -> keras.Model:
+    """Classifier: the logits. Regressor: outputs rounded (saturating) into regression.output_precision,
+    the firmware output type."""
     m = spec.model
     dense, activation = _layers(m, quantized)
     inputs = keras.Input((n_in,), name=INPUT_NAME)
     x = _stack(inputs, m.hidden, 1, m, quantized)
+    flavour = "quantized" if quantized else "float"
+    if spec.task != "regression":
+        return keras.Model(inputs, dense(n_out, "logits")(x), name=flavour)
     out_type = FixedType.parse(spec.regression.output_precision)
     out = activation("outputs_q", kind="bits", bits=out_type.width, integer=out_type.integer - 1)(dense(n_out, "outputs")(x))
-    return keras.Model(inputs, out, name="quantized_regressor" if quantized else "float_regressor")
+    return keras.Model(inputs, out, name=f"{flavour}_regressor")
 
 
 def _autoencoder(m: ModelSpec, n_in: int, input_type: FixedType, quantized: bool) -> keras.Model:

@@ -263,6 +263,11 @@ class RegressionSpec:
     bin_edges: list[float] = field(default_factory=lambda: [0.0, 50.0, 100.0, 150.0, 200.0, 300.0, 400.0, 600.0, 1000.0])
 
     @property
+    def gev_per_unit(self) -> float:
+        """GeV of one unit of the firmware output (the left shift)."""
+        return 2.0**self.output_shift
+
+    @property
     def target_map(self) -> dict[str, str]:
         return dict(TARGET_PRESETS[self.targets]) if isinstance(self.targets, str) else dict(self.targets)
 

@@ -28,6 +28,8 @@ import trigger.keras2  # noqa: F401
 from trigger.atomic import atomic_dir, write_bytes, write_text
 from trigger.data.dataset import Dataset, data_files, load_dataset, split
 from trigger.data.preprocess import fit_preprocessing
+from trigger.errors import TriggerError
+from trigger.fixed import FixedType
 from trigger import score_weights
 from trigger.keras2 import keras, tf
 from trigger.models import build_model, save_model
@@ -128,18 +130,15 @@ def _sample_weights(w):
 
 def regression_targets(spec: Spec, y: np.ndarray, names: list[str]) -> np.ndarray:
     """Targets in firmware units (GeV * 2**-output_shift); a target the output type cannot hold is an error."""
-    from trigger.errors import TriggerError
-    from trigger.fixed import FixedType
-
     r = spec.regression
-    scaled = np.asarray(y, np.float64) * 2.0**-r.output_shift
+    scaled = np.asarray(y, np.float64) / r.gev_per_unit
     out = FixedType.parse(r.output_precision)
     over = (scaled < out.lo) | (scaled > out.hi)
     if over.any():
         j = int(np.argmax(over.sum(axis=0)))
         raise TriggerError(
             f"regression.targets.{names[j]}: {int(over.sum())} targets (|y| up to {np.abs(y[:, j]).max():.4g} GeV) exceed "
-            f"the output range {out.lo * 2**r.output_shift:g}..{out.hi * 2**r.output_shift:g} GeV of {r.output_precision} "
+            f"the output range {out.lo * r.gev_per_unit:g}..{out.hi * r.gev_per_unit:g} GeV of {r.output_precision} "
             f"with output_shift {r.output_shift}; raise regression.output_shift or the integer bits")
     return scaled
 
@@ -274,8 +273,6 @@ def save_test_sample(path: Path, sample: Dataset) -> None:
 
 
 def load_test_sample(directory: Path) -> Dataset:
-    from trigger.errors import TriggerError
-
     path = Path(directory) / "test_sample.npz"
     if not path.is_file():
         raise TriggerError(f"{path}: test sample missing; run `make train`")

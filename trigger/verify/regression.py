@@ -63,11 +63,8 @@ def mass_summary(mass: np.ndarray) -> dict:
     return {"median": float(median), "half_width_68": float((hi - lo) / 2), "spacelike_fraction": float(np.mean(mass < 0))}
 
 
-def report(true: np.ndarray, predicted: np.ndarray, names: list[str], variable: np.ndarray | None,
-           edges: list[float]) -> dict:
-    out = {"components": components(true, predicted, names)}
-    if variable is not None:
-        out["binned"] = binned(true, predicted, names, variable, edges)
+def report(true: np.ndarray, predicted: np.ndarray, names: list[str], variable: np.ndarray, edges: list[float]) -> dict:
+    out = {"components": components(true, predicted, names), "binned": binned(true, predicted, names, variable, edges)}
     columns = four_vector(names)
     if columns is not None:
         out["mass"] = mass_summary(invariant_mass(predicted[:, columns]))

@@ -100,7 +100,7 @@ class Regression(Task):
 
     def gev(self, outputs: np.ndarray) -> np.ndarray:
         """Firmware units -> GeV: the documented left shift by regression.output_shift."""
-        return np.asarray(outputs, np.float64) * 2.0**self.r.output_shift
+        return np.asarray(outputs, np.float64) * self.r.gev_per_unit
 
     def evaluate(self, outputs: np.ndarray, sample, which: str = "csim") -> dict:
         from trigger.verify.regression import report
@@ -126,9 +126,8 @@ class Regression(Task):
         gev = {k: self.gev(v) for k, v in outputs.items()}
         names = sample.classes
         plots.true_vs_predicted(directory / "true_vs_predicted.png", sample.y, gev, names, backend)
-        if sample.binning is not None:
-            reports = {k: self.evaluate(v, sample, k) for k, v in outputs.items()}
-            plots.binned_residuals(directory / "resolution.png", reports, names, self.r.bin_label, backend)
+        reports = {k: self.evaluate(v, sample, k) for k, v in outputs.items()}
+        plots.binned_residuals(directory / "resolution.png", reports, names, self.r.bin_label, backend)
         columns = four_vector(names)
         if columns is not None:
             masses = {"truth": invariant_mass(sample.y[:, columns])}
