@@ -5,7 +5,9 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 SPECS  := $(wildcard models/*/spec.yml)
 
-.PHONY: all synth test test-fast data train check clean distclean setup
+MODELS := $(patsubst models/%/spec.yml,%,$(SPECS))
+
+.PHONY: all synth test test-fast data train check export clean distclean setup
 
 all: synth
 
@@ -39,7 +41,11 @@ train: data
 
 ## check: budget gate on the last metrics.json of every model
 check: setup
-	$(BIN)/trigger check $(patsubst models/%/spec.yml,%,$(SPECS))
+	$(BIN)/trigger check $(MODELS)
+
+## export: firmware integration bundles (hls_projects/<model>/bundle/) of every model, after synth
+export: synth
+	$(BIN)/trigger export $(MODELS)
 
 ## clean: remove generated HLS projects and caches (keeps data/ and .venv)
 clean:

@@ -4,8 +4,11 @@ at 0 LSB on every test event, on both backends, and each committed metrics.json 
 harness measures today."""
 
 import json
+import re
 import shutil
+import subprocess
 
+import numpy as np
 import pytest
 
 from conftest import REPO, run_cli
@@ -20,16 +23,21 @@ def shipped(request, tmp_path_factory):
     name = request.param
     root = tmp_path_factory.mktemp(name)
     shutil.copytree(REPO / "models" / name, root / "models" / name, ignore=shutil.ignore_patterns("metrics.json", "plots"))
+    _run_in(root, "synth", name)
+    fresh = json.loads((root / "models" / name / "metrics.json").read_text())
+    committed = json.loads((REPO / "models" / name / "metrics.json").read_text())
+    return name, fresh, committed, root
+
+
+def _run_in(root, *args: str) -> None:
+    """A CLI verb that must succeed, run in `root` with its projects under root/hls_projects."""
     mp = pytest.MonkeyPatch()
     mp.chdir(root)
     mp.setenv("TRIGGER_HLS_PROJECTS", str(root / "hls_projects"))
     try:
-        assert run_cli("synth", name) == 0
+        assert run_cli(*args) == 0
     finally:
         mp.undo()
-    fresh = json.loads((root / "models" / name / "metrics.json").read_text())
-    committed = json.loads((REPO / "models" / name / "metrics.json").read_text())
-    return name, fresh, committed, root
 
 
 def test_csim_bit_exact_on_every_event(shipped):
@@ -111,3 +119,91 @@ def test_jet_tagger_trained_on_enough_jets():
     assert min(record["train_per_class"].values()) >= 20000
     for name in SHIPPED:
         assert (REPO / "models" / name / "trained/test_sample.npz").stat().st_size <= 1 << 20
+
+
+@pytest.fixture(scope="module")
+def bundle(shipped):
+    """`trigger export` of the freshly synthesised shipped model: hls_projects/<name>/bundle/."""
+    name, _, _, root = shipped
+    _run_in(root, "export", name)
+    return name, root / "hls_projects" / name / "bundle"
+
+
+def test_emulator_library_matches_vectors_and_catches_one_flipped_bit(bundle, tmp_path):
+    """The standalone program dlopen()s the .so; one flipped expected bit must make it fail."""
+    name, path = bundle
+    emu = path / "emulator"
+    program = [str(emu / "emulator_test"), str(emu / f"{name}_emulator.so"), str(path / "vectors" / f"{name}_inputs.hex")]
+    expected = path / "vectors" / f"{name}_outputs.hex"
+    ok = subprocess.run(program + [str(expected)], capture_output=True, text=True)
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert ok.stdout.startswith("PASS: 6000/6000 events bit-exact")
+
+    lines = expected.read_text().splitlines()
+    event, digit = 137, len(lines[137]) - 1  # the lowest bit of output 0
+    lines[event] = lines[event][:digit] + format(int(lines[event][digit], 16) ^ 1, "x")
+    flipped = tmp_path / "flipped.hex"
+    flipped.write_text("\n".join(lines) + "\n")
+    bad = subprocess.run(program + [str(flipped)], capture_output=True, text=True)
+    assert bad.returncode == 1, bad.stdout + bad.stderr
+    assert f"MISMATCH event {event} output 0" in bad.stdout
+    assert "FAIL: 1/6000 events differ" in bad.stdout
+
+
+def test_hls_testbench_fails_on_a_corrupted_expected_output(bundle, tmp_path):
+    """The generated testbench, compiled with g++ against the HLS headers hls4ml ships, exits 1 on any difference."""
+    from trigger.bundle.testbench import compile_and_run
+
+    name, path = bundle
+    tb = path / "tb_data"
+    assert compile_and_run(path, name).returncode == 0
+    rows = (tb / "tb_output_predictions.dat").read_text().splitlines()
+    ports = json.loads((path / "interface.json").read_text())
+    lsb = 2.0 ** (ports["output"]["integer"] - ports["output"]["width"])
+    values = rows[42].split()
+    values[-1] = repr(float(values[-1]) + lsb)  # one LSB off in the last output of event 42
+    rows[42] = " ".join(values)
+    corrupted = tmp_path / "corrupted.dat"
+    corrupted.write_text("\n".join(rows) + "\n")
+    proc = compile_and_run(path, name, [str(tb / "tb_input_features.dat"), str(corrupted)])
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert f"MISMATCH event 42 output {len(values) - 1}" in proc.stdout and "(1 LSB)" in proc.stdout
+
+
+def test_bundle_port_table_matches_the_generated_cpp_signature(bundle):
+    """README rows vs firmware/<top>.h (prototype) and defines.h (typedefs), parsed independently."""
+    name, path = bundle
+    header = (path / "firmware" / f"{name}.h").read_text()
+    proto = re.search(rf"void {name}\(\s*(\w+) (\w+)\[(\d+)\],\s*(\w+) (\w+)\[(\d+)\]\s*\);", header)
+    assert proto, header
+    typedefs = dict((alias, ctype.strip()) for ctype, alias in re.findall(r"typedef (.+?) (\w+);", (path / "firmware" / "defines.h").read_text()))
+    rows = [[c.strip() for c in line.strip("|").split("|")] for line in (path / "README.md").read_text().splitlines()
+            if line.startswith("| ") and line.count("|") == 8 and not line.startswith("| port ")]
+    ports = [proto.group(1, 2, 3), proto.group(4, 5, 6)]
+    assert len(rows) == sum(int(count) for _, _, count in ports)
+    for c_type, port, count in ports:
+        mine = [r for r in rows if r[0] == port]
+        assert [int(r[1]) for r in mine] == list(range(int(count)))
+        width = int(re.match(r"ap_u?fixed<(\d+),", typedefs[c_type]).group(1))
+        for i, row in enumerate(mine):
+            assert row[2] == c_type and row[3] == typedefs[c_type]
+            assert row[4] == f"[{width * i + width - 1}:{width * i}]"
+            assert row[5] and row[6]
+        wrapper = (path / "wrapper" / f"{name}_l1_wrapper.v").read_text()
+        bus = "in_data" if port == proto.group(2) else "out_data"
+        assert re.search(rf"\[{int(count) * width - 1}:0\]\s+{bus}", wrapper)
+
+
+def test_hex_vectors_are_the_tb_data_events(bundle):
+    from trigger.bundle.vectors import unpack
+
+    name, path = bundle
+    ports = json.loads((path / "interface.json").read_text())
+    for kind, dat in (("input", "tb_input_features.dat"), ("output", "tb_output_predictions.dat")):
+        p = ports[kind]
+        words = (path / "vectors" / f"{name}_{kind}s.hex").read_text().split()
+        values = np.loadtxt(path / "tb_data" / dat, ndmin=2)
+        assert len(words) == len(values) == 6000
+        for event in (0, 2999, 5999):
+            raw = unpack(words[event], p["width"], p["count"], p["signed"])
+            assert np.array_equal(np.asarray(raw) * 2.0 ** (p["integer"] - p["width"]), values[event])

@@ -76,6 +76,66 @@ def cmd_synth(args) -> int:
     return 0
 
 
+def cmd_export(args) -> int:
+    from trigger.bundle.export import export
+    from trigger.firmware import project_dir, projects_root
+
+    for spec in map(resolve_spec, args.models):
+        backend = args.backend or spec.firmware.backends[0]
+        print(f"== {spec.name} ({backend})")
+        bundle = export(project_dir(spec, backend), projects_root() / spec.name / "bundle",
+                        f"trigger synth {spec.name} && trigger export {spec.name}" + (f" --backend {backend}" if args.backend else ""))
+        print(f"{spec.name}: bundle in {bundle}")
+    return 0
+
+
+def cmd_convert(args) -> int:
+    from trigger import budget
+    from trigger.convert import ConvertOptions, convert, load_hls_config, load_sample, load_user_model
+
+    model = load_user_model(args.keras, args.json, args.weights)
+    name = args.name or Path(args.keras or args.json).stem
+    x, features, units = load_sample(int(model.inputs[0].shape[-1]), args.input, args.root, args.mapping)
+    options = ConvertOptions(name=name, backend=args.backend, part=args.part, clock_ns=args.clock_ns,
+                             input_precision=args.input_precision, saturation=args.saturation,
+                             tolerance=args.tolerance, events=args.events)
+    limits = budget.load_budget(args.budget) if args.budget else {}
+    report = convert(model, x, features, units, options, load_hls_config(args.hls_config), limits,
+                     Path(args.out or Path("converted") / name), "trigger " + " ".join(args.command_line))
+    print(f"{name}: metrics in {Path(args.out or Path('converted') / name) / 'metrics.json'}; "
+          f"budget {'PASS' if report['budget']['pass'] else 'FAIL'}" + ("" if limits else " (no --budget given)"))
+    if report["reference"] == "quantized" and report["csim"]["exact_fraction"] < 1.0:
+        print(f"error: csim is not bit-exact with the quantized model (first diverging layer: "
+              f"{report['csim']['first_diverging_layer']}, {report['csim']['max_lsb_diff']} LSB)", file=sys.stderr)
+        return 1
+    return 0 if report["budget"]["pass"] else 1
+
+
+def _convert_parser(sub) -> None:
+    p = sub.add_parser("convert", help="bring your own Keras/QKeras model: HLS project, csim harness, metrics.json, bundle",
+                       description="Convert a dense Keras or QKeras model trained elsewhere and verify it like a shipped model.")
+    model = p.add_argument_group("model (one of)")
+    model.add_argument("--keras", type=Path, help="model saved with model.save (.h5 or .keras)")
+    model.add_argument("--json", type=Path, help="architecture from model.to_json() (with --weights)")
+    model.add_argument("--weights", type=Path, help="weights from model.save_weights (with --json)")
+    sample = p.add_argument_group("input sample (one of)")
+    sample.add_argument("--input", type=Path, help=".npy array (events, features) in the model's input units")
+    sample.add_argument("--root", type=Path, nargs="+", help="ROOT file(s), with --mapping")
+    sample.add_argument("--mapping", type=Path, help="YAML: tree + features (spec data.features syntax) [+ units]")
+    p.add_argument("--hls-config", type=Path, help="hls4ml config YAML (HLSConfig block or full hls4ml project YAML)")
+    p.add_argument("--budget", type=Path, help="budget YAML, as models/<name>/budget.yml")
+    p.add_argument("--name", help="project name (default: the model file's stem)")
+    p.add_argument("--backend", default="Vitis", choices=["Vitis", "Vivado"])
+    p.add_argument("--part", default="xcvu13p-flga2577-2-e")
+    p.add_argument("--clock-ns", type=float, default=5.0)
+    p.add_argument("--input-precision", default="ap_fixed<16,6>", help="firmware input type (default ap_fixed<16,6>)")
+    p.add_argument("--saturation", default="error", choices=["error", "clip"], help="inputs outside the input type")
+    p.add_argument("--tolerance", type=float, default=0.05, help="float models: allowed |csim - Keras| (output units)")
+    p.add_argument("--events", type=int, default=6000, help="events of the sample to run (default 6000)")
+    p.add_argument("--out", help="where metrics.json goes (default converted/<name>)")
+    p.set_defaults(func=cmd_convert)
+
+
 def cmd_check(args) -> int:
     from trigger import budget
     from trigger.verify.harness import load_metrics
@@ -148,6 +208,13 @@ def main(argv: list[str] | None = None) -> int:
         p.set_defaults(func=func)
         if name == "synth":
             p.add_argument("--backend", action="append", choices=["Vitis", "Vivado"], help="only this backend (repeatable)")
+    _convert_parser(sub)
+    p = sub.add_parser("export", help="firmware integration bundle -> hls_projects/<model>/bundle/",
+                       description="Bundle a synthesised model for firmware integration: HLS project with a strict "
+                                   "testbench, vendor scripts, HDL wrapper, test vectors, emulator library, README.")
+    p.add_argument("models", nargs="+", help="model names or spec paths (run `trigger synth` first)")
+    p.add_argument("--backend", choices=["Vitis", "Vivado"], help="the project to bundle (default: the spec's first backend)")
+    p.set_defaults(func=cmd_export)
     for name, func, help_ in (
         ("check", cmd_check, "budget gate: non-zero exit when a model is over budget"),
         ("summary", cmd_summary, "print the summary table from metrics.json"),
@@ -156,6 +223,7 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("models", nargs="+")
         p.set_defaults(func=func)
     args = parser.parse_args(argv)
+    args.command_line = list(sys.argv[1:] if argv is None else argv)
     try:
         return args.func(args)
     except TriggerError as exc:

@@ -62,7 +62,7 @@ def hls_config(spec: Spec, model, backend: str) -> dict:
     for name, override in fw.layers.items():
         if name not in layers:
             raise TriggerError(f"firmware.layers.{name}: no such layer in the model (layers: {', '.join(layers)})")
-        _merge(layers[name], override)
+        merge_config(layers[name], override)
     return config
 
 
@@ -91,10 +91,10 @@ def _exact_score_head(layers: dict, model) -> None:
                                         "result": "auto", "accum": "auto"}
 
 
-def _merge(base: dict, override: dict) -> None:
+def merge_config(base: dict, override: dict) -> None:
     for key, value in override.items():
         if isinstance(value, dict) and isinstance(base.get(key), dict):
-            _merge(base[key], value)
+            merge_config(base[key], value)
         else:
             base[key] = copy.deepcopy(value)
 
@@ -113,6 +113,7 @@ def convert(spec: Spec, model, backend: str, output_dir: Path):
         io_type=fw.io_type,
         part=fw.part,
         clock_period=fw.clock_period_ns,
+        write_weights_txt=False,  # weights compiled in: the project (and the emulator library) is relocatable
     )
 
 

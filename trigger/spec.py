@@ -163,6 +163,7 @@ class DataSpec:
     test_fraction: float = 0.2
     validation_fraction: float = 0.1
     max_events: int | None = None
+    units: dict[str, str] = field(default_factory=dict)  # feature (or collection name) -> unit, for the port table
 
 
 @dataclass
@@ -303,19 +304,24 @@ class Spec:
 
 
 # --------------------------------------------------------------------------- loading
+def read_yaml(path: Path, what: str = "file"):
+    """A YAML file's content; a missing file or bad syntax is a one-line error naming the file."""
+    if not path.is_file():
+        raise TriggerError(f"{path}: {what} not found")
+    try:
+        return yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        line = getattr(getattr(exc, "problem_mark", None), "line", None)
+        where = f" (line {line + 1})" if line is not None else ""
+        raise TriggerError(f"{path}: not valid YAML{where}; fix the syntax") from None
+
+
 def load_spec(path: str | Path) -> Spec:
     """Read and validate a spec file; raise TriggerError naming the first bad key."""
     path = Path(path)
     if path.is_dir():
         path = path / "spec.yml"
-    if not path.is_file():
-        raise TriggerError(f"{path}: spec file not found; pass models/<name>/spec.yml or a model name")
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        line = getattr(getattr(exc, "problem_mark", None), "line", None)
-        where = f" (line {line + 1})" if line is not None else ""
-        raise TriggerError(f"{path}: not valid YAML{where}; fix the syntax") from None
+    raw = read_yaml(path, "spec file (pass models/<name>/spec.yml or a model name)")
     spec = spec_from_dict(raw, source=str(path))
     spec.path = path
     return spec
@@ -325,6 +331,22 @@ def spec_from_dict(raw: Any, source: str = "spec") -> Spec:
     spec = _build(Spec, raw, "", source)
     _check_semantics(spec, source)
     return spec
+
+
+@dataclass
+class SampleMapping:
+    """`trigger convert --root`: the tree and the model inputs, in the syntax of a spec's data.features."""
+
+    features: dict[str, str | CollectionSpec]
+    tree: str = "events"
+    units: dict[str, str] = field(default_factory=dict)
+
+
+def load_mapping(path: str | Path) -> SampleMapping:
+    path = Path(path)
+    mapping = _build(SampleMapping, read_yaml(path, "mapping file"), "", str(path))
+    check_units(mapping.units, mapping.features, f"{path}: 'units")
+    return mapping
 
 
 def generator_settings(name: str, raw: dict, source: str):
@@ -418,6 +440,7 @@ def _check_semantics(spec: Spec, source: str) -> None:
                 raise TriggerError(f"{source}: 'data.features.{name}.count' must be >= 1")
             if feature.sort_by is not None and feature.sort_by not in feature.fields:
                 raise TriggerError(f"{source}: 'data.features.{name}.sort_by' must be one of its fields {list(feature.fields)}")
+    check_units(d.units, d.features, f"{source}: 'data.units")
     if spec.task == "classification":
         if d.label is None:
             raise TriggerError(f"{source}: task 'classification' needs 'data.label' (branch + classes)")
@@ -453,6 +476,15 @@ def _check_semantics(spec: Spec, source: str) -> None:
         raise TriggerError(f"{source}: 'firmware.reuse_factor' must be >= 1")
     if not spec.firmware.backends:
         raise TriggerError(f"{source}: 'firmware.backends' is empty; use Vitis and/or Vivado")
+
+
+def check_units(units: dict, features: dict, where: str) -> None:
+    """Unit keys name a feature, or <collection>.<field>."""
+    for key in units:
+        name, _, part = key.partition(".")
+        feature = features.get(name)
+        if feature is None or (part and not (isinstance(feature, CollectionSpec) and part in feature.fields)):
+            raise TriggerError(f"{where}.{key}' is not a feature or <collection>.<field> (features: {', '.join(features)})")
 
 
 def _check_regression(spec: Spec, source: str) -> None:

@@ -21,6 +21,7 @@ import trigger.keras2  # noqa: F401
 from trigger import budget as budget_mod
 from trigger import score_weights
 from trigger.atomic import atomic_dir, remove_stale, write_text
+from trigger.bundle import interface, testbench
 from trigger.data.preprocess import Preprocessing
 from trigger.data.reader import feature_names
 from trigger.errors import TriggerError
@@ -92,26 +93,37 @@ def _run_backend(spec, backend, firmware, x, keras_out, keras_layers, inputs_tru
     remove_stale(final.parent)
     with atomic_dir(final) as tmp:
         hls_model = convert(spec, firmware, backend, tmp)
-        hls_model.compile()
-        csim_out = np.asarray(hls_model.predict(np.ascontiguousarray(x)), np.float64).reshape(len(x), -1)
+        csim_out, output_type, agreement = run_csim(hls_model, x, keras_out, keras_layers)
         output = hls_model.get_output_variables()[0]
-        output_type = FixedType.of(output.type.precision)
-        agreement, bad = cmp.compare(keras_out, csim_out, output_type)
-        if len(bad):
-            traced = bad[:200]  # tracing recompiles and runs event by event: a sample of the failures suffices
-            _, trace = hls_model.trace(np.ascontiguousarray(x[traced]))
-            types = {layer.name: FixedType.of(layer.get_output_variable().type.precision) for layer in hls_model.get_layers()}
-            layer, lsb = cmp.first_divergence({k: v[traced] for k, v in keras_layers.items()}, trace, types)
-            agreement.first_diverging_layer, agreement.layer_lsb_diff = layer or "output only", lsb
         audit = overflow.audit(hls_model, keras_layers, inputs_true)
         figures = budget_mod.estimate(hls_model, spec.firmware.clock_period_ns, spec.firmware.reuse_factor)
         task.write_firmware_files(tmp, output_type, output.type.name)
         write_test_vectors(tmp, x, csim_out)
+        ports = interface.describe(hls_model, task.input_meanings(), task.output_meanings(csim_out.shape[1]), figures,
+                                   len(x), spec.name)
+        testbench.write(tmp, ports)
         finish_project(tmp, final)
     synth = synthesize(final, backend, spec.name)
     if synth.report is not None:
         figures = budget_mod.best(figures, budget_mod.vivado_figures(synth.report))
+    interface.write(final, {**ports, "figures": figures, "verification": cmp.describe(agreement, backend)})
     return BackendResult(backend, agreement, output_type, csim_out, figures, synth.message, final, audit)
+
+
+def run_csim(hls_model, x: np.ndarray, keras_out: np.ndarray, keras_layers: dict, trace: bool = True) -> tuple[np.ndarray, FixedType, cmp.Agreement]:
+    """Compile and run the C simulation; compare with Keras in LSBs and, on a difference, find the first
+    diverging layer (`trace`; pointless against a float model, which differs everywhere)."""
+    hls_model.compile()
+    csim_out = np.asarray(hls_model.predict(np.ascontiguousarray(x)), np.float64).reshape(len(x), -1)
+    output_type = FixedType.of(hls_model.get_output_variables()[0].type.precision)
+    agreement, bad = cmp.compare(keras_out, csim_out, output_type)
+    if len(bad) and trace:
+        traced = bad[:200]  # tracing recompiles and runs event by event: a sample of the failures suffices
+        _, trace = hls_model.trace(np.ascontiguousarray(x[traced]))
+        types = {layer.name: FixedType.of(layer.get_output_variable().type.precision) for layer in hls_model.get_layers()}
+        layer, lsb = cmp.first_divergence({k: v[traced] for k, v in keras_layers.items()}, trace, types)
+        agreement.first_diverging_layer, agreement.layer_lsb_diff = layer or "output only", lsb
+    return csim_out, output_type, agreement
 
 
 def write_test_vectors(directory: Path, x: np.ndarray, csim_out: np.ndarray) -> None:

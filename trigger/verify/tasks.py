@@ -24,13 +24,22 @@ from trigger.verify import plots, rates
 
 
 class Task:
-    """What every task shares: the spec, and no extra firmware files unless the task has some."""
+    """What every task shares: the spec, the input port's meaning, and no extra firmware files unless the task has some."""
 
     def __init__(self, spec, trained: Path, quantized, float_model, pre):
         self.spec = spec
+        self.input_shifts = dict(zip(pre.features, pre.shifts))
 
     def write_firmware_files(self, project: Path, output_type, type_name: str) -> None:
         """Task-specific files next to the HLS top function (the anomaly trigger bit)."""
+
+    def input_meanings(self) -> list[tuple[str, str]]:
+        """(meaning, unit) of every firmware input: the spec's expression, shifted by the preprocessing."""
+        return [(f"{name} * 2^{-self.input_shifts[name]}" + (f", {name} = {expression}" if expression != name else ""), unit)
+                for name, expression, unit in feature_descriptions(self.spec.data)]
+
+    def output_meanings(self, n: int) -> list[tuple[str, str]]:
+        raise NotImplementedError
 
 
 class Classification(Task):
@@ -44,6 +53,9 @@ class Classification(Task):
 
     def headline(self, m: dict) -> float:
         return m["accuracy"]
+
+    def output_meanings(self, n: int) -> list[tuple[str, str]]:
+        return [(f"logit of class '{c}' (softmax is offline)", "1") for c in self.spec.data.label.classes]
 
     def plots(self, directory: Path, sample, outputs: dict[str, np.ndarray], backend: str) -> None:
         plots.roc_curves(directory / "roc.png", sample.y, sample.classes, outputs["float"], outputs["csim"], backend)
@@ -65,6 +77,10 @@ class Anomaly(Task):
         from trigger.firmware import write_threshold_header
 
         write_threshold_header(project, self.spec, self.threshold, output_type, type_name)
+
+    def output_meanings(self, n: int) -> list[tuple[str, str]]:
+        name = self.spec.name
+        return [(f"anomaly score; trigger bit = score > {name.upper()}_THRESHOLD ({name}_threshold.h)", "1")]
 
     def _threshold(self, which: str) -> float:
         return self.threshold["float_threshold" if which == "float" else "value"]
@@ -115,6 +131,10 @@ class Regression(Task):
     def headline(self, m: dict) -> float:
         return min(c["r2"] for c in m["components"].values())
 
+    def output_meanings(self, n: int) -> list[tuple[str, str]]:
+        return [(f"regressed {target} * 2^{-self.r.output_shift} (truth: {branch})", "GeV")
+                for target, branch in self.r.target_map.items()]
+
     def write_firmware_files(self, project: Path, output_type, type_name: str) -> None:
         from trigger.firmware import write_units_header
 
@@ -145,6 +165,9 @@ class Compression(Task):
         self.pre = pre
         self.decoders = {"quantized": decoder(quantized), "float": decoder(float_model)}
 
+    def output_meanings(self, n: int) -> list[tuple[str, str]]:
+        return [(f"latent {i} of the jet autoencoder (decoded offline)", "1") for i in range(n)]
+
     def reconstruct(self, latent: np.ndarray, which: str) -> np.ndarray:
         """Offline decoder on the latent, back in physical units (the power-of-two shifts undone)."""
         decoded = self.decoders["float" if which == "float" else "quantized"].predict(latent, batch_size=4096, verbose=0)
@@ -166,6 +189,21 @@ class Compression(Task):
     def plots(self, directory: Path, sample, outputs: dict[str, np.ndarray], backend: str) -> None:
         relative = {k: (self.reconstruct(v, k) - sample.x) / sample.x for k, v in outputs.items()}
         plots.residuals(directory / "residuals.png", relative, sample.features, backend)
+
+
+def feature_descriptions(data) -> list[tuple[str, str, str]]:
+    """(input name, branch expression, unit) in column order, as feature_names orders them."""
+    from trigger.spec import CollectionSpec
+
+    out = []
+    for name, feature in data.features.items():
+        unit = data.units.get(name, "as the branch")
+        if isinstance(feature, CollectionSpec):
+            out += [(f"{name}{i}_{f}", f"{expr} of object {i}", data.units.get(f"{name}.{f}", unit))
+                    for i in range(feature.count) for f, expr in feature.fields.items()]
+        else:
+            out.append((name, feature, unit))
+    return out
 
 
 TASKS = {"classification": Classification, "anomaly": Anomaly, "regression": Regression, "compression": Compression}

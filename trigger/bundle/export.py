@@ -1,0 +1,52 @@
+"""`trigger export`: assemble hls_projects/<model>/bundle/ from a verified HLS project.
+
+The bundle is the project itself plus what integration needs (see trigger/bundle/__init__).
+Before it is moved into place the bundle checks itself: the strict testbench and the
+emulator test program must both reproduce the test vectors bit for bit. It is written
+atomically, so an interrupted export leaves the previous bundle intact.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+from trigger.atomic import atomic_dir, remove_stale
+from trigger.bundle import emulator, interface, readme, testbench, vectors, wrapper
+from trigger.errors import TriggerError
+
+BUILD_PRODUCTS = ("*.so", "*_prj", "*_tb", "reports", "csim_results.log")
+VENDOR_TOOLS = ("vitis-run", "vitis_hls", "vivado_hls")
+
+
+def export(project: Path, bundle: Path, regenerate: str, log=print) -> Path:
+    project, bundle = Path(project), Path(bundle)
+    if not project.is_dir():
+        raise TriggerError(f"{project}: no HLS project; run `trigger synth` for this model first")
+    ports = interface.load(project)
+    remove_stale(bundle.parent)
+    with atomic_dir(bundle) as tmp:
+        shutil.copytree(project, tmp, dirs_exist_ok=True, ignore=shutil.ignore_patterns(*BUILD_PRODUCTS))
+        vectors.write_hex(tmp, tmp / "vectors", ports)
+        wrapper.write(tmp / "wrapper", ports)
+        emulator.write(tmp / "emulator", ports)
+        checks = {"HLS testbench (g++)": testbench.check(tmp, ports["top"]),
+                  "emulator library (dlopen)": emulator.build_and_check(tmp / "emulator")}
+        (tmp / f"{ports['top']}_tb").unlink(missing_ok=True)
+        readme.write(tmp, ports, regenerate, checks)
+    for name, verdict in checks.items():
+        log(f"  {name}: {verdict}")
+    log(f"  {vendor_flow(bundle)}")
+    return bundle
+
+
+def vendor_flow(bundle: Path) -> str:
+    """Run csim/csynth/cosim/IP export where a vendor tool exists; otherwise say what would run."""
+    script = bundle / "vivado_scripts" / "run_export.sh"
+    if not any(shutil.which(tool) for tool in VENDOR_TOOLS):
+        return f"IP export skipped: no Vivado/Vitis HLS on PATH; where one is, run `{script}`"
+    proc = subprocess.run(["bash", str(script), str(bundle)], capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise TriggerError(f"{script}: vendor flow failed (exit {proc.returncode}); see {bundle / 'vivado_scripts' / 'export.log'}")
+    return proc.stdout.strip().splitlines()[-1]

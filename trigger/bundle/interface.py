@@ -1,0 +1,70 @@
+"""The firmware interface of an HLS project, written as interface.json beside it.
+
+Everything a firmware engineer needs to wire the io_parallel core, in one place: the top
+function, each port's C type and fixed-point type, where every element sits in the
+packed word, what it means physically, and the timing/resource figures with their
+source. It is taken from the hls4ml model objects at synth time, so the bundle never has
+to re-run the conversion; a test holds it against the generated C++ signature.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from trigger.atomic import write_text
+from trigger.errors import TriggerError
+from trigger.fixed import FixedType
+
+FILE = "interface.json"
+
+
+def port(variable, meanings: list[tuple[str, str]]) -> dict:
+    """One top-level array port: names, types and the packed layout (element i at bits [W*i+W-1 : W*i])."""
+    precision = variable.type.precision
+    ftype = FixedType.of(precision)
+    count = 1
+    for dim in variable.shape:
+        count *= int(dim)
+    if len(meanings) != count:
+        raise TriggerError(f"port '{variable.name}': {count} elements but {len(meanings)} descriptions")
+    return {
+        "name": variable.name,
+        "c_type": variable.type.name,
+        "type": precision.definition_cpp(),
+        "width": ftype.width,
+        "integer": ftype.integer,
+        "signed": ftype.signed,
+        "count": count,
+        "elements": [{"index": i, "bits": [ftype.width * i + ftype.width - 1, ftype.width * i], "meaning": m, "unit": u}
+                     for i, (m, u) in enumerate(meanings)],
+    }
+
+
+def describe(hls_model, input_meanings, output_meanings, figures: dict, events: int, project: str) -> dict:
+    inputs, outputs = hls_model.get_input_variables(), hls_model.get_output_variables()
+    if len(inputs) != 1 or len(outputs) != 1:
+        raise TriggerError(f"{project}: {len(inputs)} input and {len(outputs)} output arrays; the bundle supports one of each")
+    config = hls_model.config
+    return {
+        "top": project,
+        "backend": config.get_config_value("Backend"),
+        "part": config.get_config_value("Part"),
+        "clock_ns": float(config.get_config_value("ClockPeriod")),
+        "io_type": config.get_config_value("IOType"),
+        "input": port(inputs[0], input_meanings),
+        "output": port(outputs[0], output_meanings),
+        "figures": figures,
+        "test_events": int(events),
+    }
+
+
+def write(directory: Path, interface: dict) -> None:
+    write_text(Path(directory) / FILE, json.dumps(interface, indent=1) + "\n")
+
+
+def load(directory: Path) -> dict:
+    path = Path(directory) / FILE
+    if not path.is_file():
+        raise TriggerError(f"{path}: missing; regenerate the project with `trigger synth` (or `trigger convert`)")
+    return json.loads(path.read_text())
