@@ -152,11 +152,12 @@ def test_emulator_library_matches_vectors_and_catches_one_flipped_bit(bundle, tm
 
 def test_hls_testbench_fails_on_a_corrupted_expected_output(bundle, tmp_path):
     """The generated testbench, compiled with g++ against the HLS headers hls4ml ships, exits 1 on any difference."""
-    from trigger.bundle.testbench import compile_and_run
+    from trigger.bundle import testbench
 
     name, path = bundle
     tb = path / "tb_data"
-    assert compile_and_run(path, name).returncode == 0
+    binary = testbench.build(path, name)
+    assert testbench.run(binary).returncode == 0
     rows = (tb / "tb_output_predictions.dat").read_text().splitlines()
     ports = json.loads((path / "interface.json").read_text())
     lsb = 2.0 ** (ports["output"]["integer"] - ports["output"]["width"])
@@ -165,7 +166,7 @@ def test_hls_testbench_fails_on_a_corrupted_expected_output(bundle, tmp_path):
     rows[42] = " ".join(values)
     corrupted = tmp_path / "corrupted.dat"
     corrupted.write_text("\n".join(rows) + "\n")
-    proc = compile_and_run(path, name, [str(tb / "tb_input_features.dat"), str(corrupted)])
+    proc = testbench.run(binary, [str(tb / "tb_input_features.dat"), str(corrupted)])
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert f"MISMATCH event 42 output {len(values) - 1}" in proc.stdout and "(1 LSB)" in proc.stdout
 

@@ -96,13 +96,13 @@ def cmd_convert(args) -> int:
     model = load_user_model(args.keras, args.json, args.weights)
     name = args.name or Path(args.keras or args.json).stem
     x, features, units = load_sample(int(model.inputs[0].shape[-1]), args.input, args.root, args.mapping)
-    options = ConvertOptions(name=name, backend=args.backend, part=args.part, clock_ns=args.clock_ns,
-                             input_precision=args.input_precision, saturation=args.saturation,
-                             tolerance=args.tolerance, events=args.events)
+    given = {key: getattr(args, key) for key in ("backend", "part", "clock_ns", "input_precision", "saturation", "tolerance", "events")}
+    options = ConvertOptions(name=name, **{key: value for key, value in given.items() if value is not None})
     limits = budget.load_budget(args.budget) if args.budget else {}
-    report = convert(model, x, features, units, options, load_hls_config(args.hls_config), limits,
-                     Path(args.out or Path("converted") / name), "trigger " + " ".join(args.command_line))
-    print(f"{name}: metrics in {Path(args.out or Path('converted') / name) / 'metrics.json'}; "
+    out = Path(args.out or Path("converted") / name)
+    report = convert(model, x, features, units, options, load_hls_config(args.hls_config), limits, out,
+                     "trigger " + " ".join(args.command_line))
+    print(f"{name}: metrics in {out / 'metrics.json'}; "
           f"budget {'PASS' if report['budget']['pass'] else 'FAIL'}" + ("" if limits else " (no --budget given)"))
     if report["reference"] == "quantized" and report["csim"]["exact_fraction"] < 1.0:
         print(f"error: csim is not bit-exact with the quantized model (first diverging layer: "
@@ -125,13 +125,14 @@ def _convert_parser(sub) -> None:
     p.add_argument("--hls-config", type=Path, help="hls4ml config YAML (HLSConfig block or full hls4ml project YAML)")
     p.add_argument("--budget", type=Path, help="budget YAML, as models/<name>/budget.yml")
     p.add_argument("--name", help="project name (default: the model file's stem)")
-    p.add_argument("--backend", default="Vitis", choices=["Vitis", "Vivado"])
-    p.add_argument("--part", default="xcvu13p-flga2577-2-e")
-    p.add_argument("--clock-ns", type=float, default=5.0)
-    p.add_argument("--input-precision", default="ap_fixed<16,6>", help="firmware input type (default ap_fixed<16,6>)")
-    p.add_argument("--saturation", default="error", choices=["error", "clip"], help="inputs outside the input type")
-    p.add_argument("--tolerance", type=float, default=0.05, help="float models: allowed |csim - Keras| (output units)")
-    p.add_argument("--events", type=int, default=6000, help="events of the sample to run (default 6000)")
+    defaults = "default: as in a model spec"
+    p.add_argument("--backend", choices=["Vitis", "Vivado"], help="default Vitis")
+    p.add_argument("--part", help=f"FPGA part ({defaults})")
+    p.add_argument("--clock-ns", type=float, help=f"clock period ({defaults})")
+    p.add_argument("--input-precision", help=f"firmware input type ({defaults}: ap_fixed<16,6>)")
+    p.add_argument("--saturation", choices=["error", "clip"], help=f"inputs outside the input type ({defaults}: error)")
+    p.add_argument("--tolerance", type=float, help="float models: allowed |csim - Keras| in output units (default 0.05)")
+    p.add_argument("--events", type=int, help="events of the sample to run (default 6000)")
     p.add_argument("--out", help="where metrics.json goes (default converted/<name>)")
     p.set_defaults(func=cmd_convert)
 

@@ -29,9 +29,10 @@ from trigger.bundle import interface, testbench
 from trigger.bundle.export import export
 from trigger.data.preprocess import Preprocessing
 from trigger.errors import TriggerError
-from trigger.firmware import finish_project, projects_root, require_gxx, synthesize
+from trigger.firmware import finish_project, merge_config, projects_root, require_gxx, synthesize
 from trigger.fixed import FixedType
 from trigger.keras2 import keras
+from trigger.spec import FirmwareSpec, InputSpec
 from trigger.verify import compare as cmp
 from trigger.verify import overflow, plots
 from trigger.verify.harness import run_csim, write_test_vectors
@@ -50,12 +51,14 @@ RECOMMENDATION_HEADER = """\
 
 @dataclass
 class ConvertOptions:
+    """Settings of a conversion; the firmware and input defaults are those of a model spec."""
+
     name: str
     backend: str = "Vitis"
-    part: str = "xcvu13p-flga2577-2-e"
-    clock_ns: float = 5.0
-    input_precision: str = "ap_fixed<16,6>"
-    saturation: str = "error"
+    part: str = FirmwareSpec.part
+    clock_ns: float = FirmwareSpec.clock_period_ns
+    input_precision: str = InputSpec.precision
+    saturation: str = InputSpec.saturation
     tolerance: float = 0.05  # float models: |csim - Keras| allowed, in output units
     events: int = 6000
 
@@ -164,8 +167,6 @@ def load_hls_config(path: Path | None) -> dict:
 def hls_config(model, options: ConvertOptions, user: dict) -> dict:
     import hls4ml
 
-    from trigger.firmware import merge_config
-
     config = hls4ml.utils.config_from_keras_model(model, granularity="name", backend=options.backend,
                                                   default_precision=options.input_precision)
     first = next(iter(config["LayerName"]))
@@ -266,7 +267,7 @@ def convert(model, raw_x: np.ndarray, feature_names: list[str], units: dict, opt
         write_test_vectors(tmp, x, csim_out)
         meanings_in = [(name, units.get(name, "as the sample")) for name in feature_names]
         meanings_out = [(f"output {j} of {options.name}", "as the model") for j in range(csim_out.shape[1])]
-        ports = interface.describe(hls_model, meanings_in, meanings_out, figures, len(x), options.name)
+        ports = interface.describe(hls_model, meanings_in, meanings_out, len(x), options.name)
         testbench.write(tmp, ports)
         finish_project(tmp, final)
     synth = synthesize(final, backend, options.name)
@@ -282,7 +283,7 @@ def convert(model, raw_x: np.ndarray, feature_names: list[str], units: dict, opt
         verdict = (f"{backend}: csim within {options.tolerance:g} of float Keras on {close['within_tolerance_fraction']:.2%} of "
                    f"{len(x)} events (max |diff| {close['max_abs_diff']:.4g}); float models are not bit-exact")
         drops = {"max_abs_diff": close["max_abs_diff"], "outside_tolerance": 1 - close["within_tolerance_fraction"]}
-    interface.write(final, {**ports, "figures": figures, "verification": verdict})
+    interface.write(final, ports, figures, verdict)
     log(verdict)
     recommendations = recommend_precisions(audit)
     report = {

@@ -33,7 +33,6 @@ def export(project: Path, bundle: Path, regenerate: str, log=print) -> Path:
         emulator.write(tmp / "emulator", ports)
         checks = {"HLS testbench (g++)": testbench.check(tmp, ports["top"]),
                   "emulator library (dlopen)": emulator.build_and_check(tmp / "emulator")}
-        (tmp / f"{ports['top']}_tb").unlink(missing_ok=True)
         readme.write(tmp, ports, regenerate, checks)
     for name, verdict in checks.items():
         log(f"  {name}: {verdict}")

@@ -10,6 +10,7 @@ to re-run the conversion; a test holds it against the generated C++ signature.
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 from trigger.atomic import write_text
@@ -23,9 +24,7 @@ def port(variable, meanings: list[tuple[str, str]]) -> dict:
     """One top-level array port: names, types and the packed layout (element i at bits [W*i+W-1 : W*i])."""
     precision = variable.type.precision
     ftype = FixedType.of(precision)
-    count = 1
-    for dim in variable.shape:
-        count *= int(dim)
+    count = math.prod(int(dim) for dim in variable.shape)
     if len(meanings) != count:
         raise TriggerError(f"port '{variable.name}': {count} elements but {len(meanings)} descriptions")
     return {
@@ -41,7 +40,8 @@ def port(variable, meanings: list[tuple[str, str]]) -> dict:
     }
 
 
-def describe(hls_model, input_meanings, output_meanings, figures: dict, events: int, project: str) -> dict:
+def describe(hls_model, input_meanings, output_meanings, events: int, project: str) -> dict:
+    """The project's ports; `write` adds the figures and the verification line, known after synthesis."""
     inputs, outputs = hls_model.get_input_variables(), hls_model.get_output_variables()
     if len(inputs) != 1 or len(outputs) != 1:
         raise TriggerError(f"{project}: {len(inputs)} input and {len(outputs)} output arrays; the bundle supports one of each")
@@ -54,12 +54,12 @@ def describe(hls_model, input_meanings, output_meanings, figures: dict, events: 
         "io_type": config.get_config_value("IOType"),
         "input": port(inputs[0], input_meanings),
         "output": port(outputs[0], output_meanings),
-        "figures": figures,
         "test_events": int(events),
     }
 
 
-def write(directory: Path, interface: dict) -> None:
+def write(directory: Path, ports: dict, figures: dict, verification: str) -> None:
+    interface = {**ports, "figures": figures, "verification": verification}
     write_text(Path(directory) / FILE, json.dumps(interface, indent=1) + "\n")
 
 

@@ -136,19 +136,29 @@ def write(project: Path, interface: dict) -> Path:
     return path
 
 
-def compile_and_run(project: Path, top: str, args: list[str] = ()) -> subprocess.CompletedProcess:
-    """Build the testbench with g++ against the project's HLS headers and run it in the project directory."""
+def build(project: Path, top: str) -> Path:
+    """The testbench binary, built with g++ against the project's HLS headers (the README's command)."""
     require_gxx()
     project = Path(project)
     binary = project / f"{top}_tb"
     subprocess.run(["g++", "-O2", "-std=c++14", "-I.", "-Ifirmware", "-Ifirmware/ap_types", f"{top}_test.cpp",
                     f"firmware/{top}.cpp", "-o", binary.name], cwd=project, check=True, capture_output=True)
-    return subprocess.run([f"./{binary.name}", *args], cwd=project, capture_output=True, text=True)
+    return binary
+
+
+def run(binary: Path, args: list[str] = ()) -> subprocess.CompletedProcess:
+    """Run a built testbench in its project directory (where tb_data/ is)."""
+    return subprocess.run([f"./{binary.name}", *args], cwd=binary.parent, capture_output=True, text=True)
 
 
 def check(project: Path, top: str) -> str:
-    """The testbench on the project's own tb_data: its verdict line, or an error naming the first mismatch."""
-    proc = compile_and_run(project, top)
+    """The testbench on the project's own tb_data: its verdict line, or an error naming the first mismatch.
+    The binary is removed afterwards: the project keeps sources only."""
+    binary = build(project, top)
+    try:
+        proc = run(binary)
+    finally:
+        binary.unlink()
     lines = (proc.stdout + proc.stderr).strip().splitlines()
     if proc.returncode != 0:
         raise TriggerError(f"{project}: the HLS testbench fails (exit {proc.returncode}): {lines[0] if lines else ''}")

@@ -99,14 +99,13 @@ def _run_backend(spec, backend, firmware, x, keras_out, keras_layers, inputs_tru
         figures = budget_mod.estimate(hls_model, spec.firmware.clock_period_ns, spec.firmware.reuse_factor)
         task.write_firmware_files(tmp, output_type, output.type.name)
         write_test_vectors(tmp, x, csim_out)
-        ports = interface.describe(hls_model, task.input_meanings(), task.output_meanings(csim_out.shape[1]), figures,
-                                   len(x), spec.name)
+        ports = interface.describe(hls_model, task.input_meanings(), task.output_meanings(csim_out.shape[1]), len(x), spec.name)
         testbench.write(tmp, ports)
         finish_project(tmp, final)
     synth = synthesize(final, backend, spec.name)
     if synth.report is not None:
         figures = budget_mod.best(figures, budget_mod.vivado_figures(synth.report))
-    interface.write(final, {**ports, "figures": figures, "verification": cmp.describe(agreement, backend)})
+    interface.write(final, ports, figures, cmp.describe(agreement, backend))
     return BackendResult(backend, agreement, output_type, csim_out, figures, synth.message, final, audit)
 
 

@@ -192,18 +192,19 @@ class Compression(Task):
 
 
 def feature_descriptions(data) -> list[tuple[str, str, str]]:
-    """(input name, branch expression, unit) in column order, as feature_names orders them."""
+    """(input name, branch expression, unit) in column order; the names are feature_names'."""
+    from trigger.data.reader import feature_names
     from trigger.spec import CollectionSpec
 
-    out = []
+    described = []  # (expression, unit) per input column
     for name, feature in data.features.items():
         unit = data.units.get(name, "as the branch")
         if isinstance(feature, CollectionSpec):
-            out += [(f"{name}{i}_{f}", f"{expr} of object {i}", data.units.get(f"{name}.{f}", unit))
-                    for i in range(feature.count) for f, expr in feature.fields.items()]
+            described += [(f"{expr} of object {i}", data.units.get(f"{name}.{f}", unit))
+                          for i in range(feature.count) for f, expr in feature.fields.items()]
         else:
-            out.append((name, feature, unit))
-    return out
+            described.append((feature, unit))
+    return [(name, expr, unit) for name, (expr, unit) in zip(feature_names(data.features), described, strict=True)]
 
 
 TASKS = {"classification": Classification, "anomaly": Anomaly, "regression": Regression, "compression": Compression}
