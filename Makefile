@@ -7,15 +7,18 @@ SPECS  := $(wildcard models/*/spec.yml)
 
 MODELS := $(patsubst models/%/spec.yml,%,$(SPECS))
 
-.PHONY: all synth test test-fast data train check export clean distclean setup
+.PHONY: all synth test test-fast data train check export rtl bench clean distclean setup
 
 all: synth
 
 setup: $(STAMP)
 
-# g++ compiles the hls4ml C simulation; install it when missing (root, Debian).
+# Debian tools: g++ compiles the hls4ml C simulation; iverilog simulates and yosys synthesises
+# the RTL twin (trigger rtl). Installed when missing (root).
+APT_TOOLS := g++ iverilog yosys
 $(STAMP): pyproject.toml requirements.lock
-	@command -v g++ >/dev/null || (apt-get update && apt-get install -y --no-install-recommends g++)
+	@for tool in $(APT_TOOLS); do command -v $$tool >/dev/null || missing="$$missing $$tool"; done; \
+	 if [ -n "$$missing" ]; then apt-get update && apt-get install -y --no-install-recommends $$missing; fi
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip==26.3
 	$(BIN)/python -m pip install --quiet -c requirements.lock -e '.[test]'
@@ -46,6 +49,14 @@ check: setup
 ## export: firmware integration bundles (hls_projects/<model>/bundle/) of every model, after synth
 export: synth
 	$(BIN)/trigger export $(MODELS)
+
+## rtl: RTL twin of every model (da4ml Verilog): Icarus simulation vs csim (0 LSB), cycle latency/II, yosys resources
+rtl: synth
+	$(BIN)/trigger rtl $(MODELS)
+
+## bench: numpy emulator vs hls4ml csim predict(): throughput ratio per model, bit-exact on every event
+bench: synth
+	$(BIN)/trigger bench $(MODELS)
 
 ## clean: remove generated HLS projects and caches (keeps data/ and .venv)
 clean:

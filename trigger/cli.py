@@ -89,6 +89,29 @@ def cmd_export(args) -> int:
     return 0
 
 
+def cmd_rtl(args) -> int:
+    from trigger.rtl.flow import run
+    from trigger.summary import rtl_table
+    from trigger.verify.harness import load_metrics
+
+    specs = list(map(resolve_spec, args.models))
+    for spec in specs:
+        print(f"== {spec.name}")
+        run(spec, backend=args.backend, events=args.events)
+    print()
+    print(rtl_table([load_metrics(spec.model_dir) for spec in specs]))
+    return 0
+
+
+def cmd_bench(args) -> int:
+    from trigger.rtl.bench import bench, table
+
+    rows = [bench(resolve_spec(m), args.events) for m in args.models]
+    print()
+    print(table(rows))
+    return 0 if all(r["exact"] for r in rows) else 1
+
+
 def cmd_convert(args) -> int:
     from trigger import budget
     from trigger.convert import ConvertOptions, convert, load_hls_config, load_sample, load_user_model
@@ -216,6 +239,21 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("models", nargs="+", help="model names or spec paths (run `trigger synth` first)")
     p.add_argument("--backend", choices=["Vitis", "Vivado"], help="the project to bundle (default: the spec's first backend)")
     p.set_defaults(func=cmd_export)
+    p = sub.add_parser("rtl", help="RTL twin (da4ml Verilog) vs csim, cycle latency/II, yosys resources",
+                       description="Build the da4ml RTL twin of each synthesised model into hls_projects/<model>/rtl/, "
+                                   "simulate it with Icarus against the csim outputs (0 LSB), measure latency and II, "
+                                   "synthesise it with yosys synth_xilinx; writes models/<model>/rtl.json and updates "
+                                   "metrics.json (figures labelled rtl).")
+    p.add_argument("models", nargs="+", help="model names or spec paths (run `trigger synth` first)")
+    p.add_argument("--backend", choices=["Vitis", "Vivado"], help="the csim to compare with (default: the spec's first backend)")
+    p.add_argument("--events", type=int, help="only the first N test events (default: all)")
+    p.set_defaults(func=cmd_rtl)
+    p = sub.add_parser("bench", help="numpy emulator vs hls4ml csim: throughput ratio, bit-exactness",
+                       description="Run the same events through hls4ml's compiled csim predict() and the numpy emulator; "
+                                   "print the throughput ratio and check equality on every event.")
+    p.add_argument("models", nargs="+")
+    p.add_argument("--events", type=int, default=60000, help="events per model (the test sample, repeated; default 60000)")
+    p.set_defaults(func=cmd_bench)
     for name, func, help_ in (
         ("check", cmd_check, "budget gate: non-zero exit when a model is over budget"),
         ("summary", cmd_summary, "print the summary table from metrics.json"),

@@ -38,4 +38,40 @@ def table(reports: list[dict]) -> str:
     text = [line.format(*HEADER), line.format(*("-" * w for w in widths))]
     text += [line.format(*r) for r in body]
     text.append("sources: vivado = csynth report, rtl = RTL simulation/synthesis, est = analytic estimate (see trigger/budget.py)")
+    rtl = rtl_table(reports)
+    if not rtl.startswith("no RTL"):
+        text += ["", rtl]
+    return "\n".join(text)
+
+
+RTL_HEADER = ["model", "RTL vs csim", "latency [cyc]", "est/rtl", "II", "LUT", "est/rtl", "FF", "est/rtl",
+              "CARRY", "DSP", "BRAM", "path (est.)"]
+
+
+def rtl_rows(report: dict) -> list[str] | None:
+    rtl = report.get("rtl")
+    if not rtl:
+        return None
+    figs, ratio = rtl["figures"], rtl["estimate_over_rtl"]
+    timing = rtl["timing"]
+    return [
+        report["model"], f"{rtl['events']} events 0 LSB" if rtl["bit_exact_vs_csim"] else "MISMATCH",
+        f"{figs['latency_cycles']['value']} = {figs['latency_ns']['value']:g} ns", f"{ratio.get('latency_cycles', 0):.2f}",
+        str(figs["ii_cycles"]["value"]), str(figs["lut"]["value"]), f"{ratio.get('lut', 0):.2f}",
+        str(figs["ff"]["value"]), f"{ratio.get('ff', 0):.2f}", str(rtl["carry"]), str(figs["dsp"]["value"]),
+        str(figs["bram"]["value"]),
+        f"{timing['critical_path_ns']:g} ns {'<=' if timing['meets_clock'] else '>'} {timing['clock_period_ns']:g}",
+    ]
+
+
+def rtl_table(reports: list[dict]) -> str:
+    """The RTL twin's measured figures beside how far the analytic estimate is from them."""
+    body = [r for r in map(rtl_rows, reports) if r]
+    if not body:
+        return "no RTL twin results (run `make rtl`)"
+    widths = [max(len(str(c)) for c in col) for col in zip(RTL_HEADER, *body)]
+    line = "  ".join("{:<%d}" % w for w in widths)
+    text = [line.format(*RTL_HEADER), line.format(*("-" * w for w in widths))] + [line.format(*r) for r in body]
+    text.append("RTL twin (da4ml Verilog): latency/II from Icarus simulation, resources from yosys synth_xilinx (source rtl); "
+                "est/rtl = analytic estimate / rtl figure; path = pre-route timing estimate (yosys ltp), not a measurement")
     return "\n".join(text)

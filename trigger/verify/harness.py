@@ -28,6 +28,8 @@ from trigger.errors import TriggerError
 from trigger.firmware import convert, finish_project, project_dir, require_gxx, synthesize
 from trigger.fixed import FixedType
 from trigger.models import firmware_model, float_reference, load_model
+from trigger.rtl import flow as rtl_flow
+from trigger.rtl.graph import from_hls
 from trigger.spec import Spec
 from trigger.train import TRAINED, load_test_sample
 from trigger.verify import compare as cmp
@@ -45,6 +47,8 @@ class BackendResult:
     synthesis: str
     project: Path
     overflow: dict = field(default_factory=dict)
+    estimate: dict = field(default_factory=dict)
+    graph_sha256: str | None = None  # of the fixed-point graph (trigger/rtl): ties an RTL twin to this project
 
 
 def verify(spec: Spec, backends: list[str] | None = None, log=print) -> dict:
@@ -79,6 +83,7 @@ def verify(spec: Spec, backends: list[str] | None = None, log=print) -> dict:
 
     metrics = {"float": task.evaluate(float_out, sample, "float"), "quantized": task.evaluate(keras_out, sample, "quantized")}
     report = _report(spec, sample, metrics, results, limits, task)
+    rtl_flow.apply(report, rtl_flow.load_report(spec.model_dir), limits)
     plot_dir = spec.model_dir / "plots"
     task.plots(plot_dir, sample, {"float": float_out, "quantized": keras_out, "csim": results[0].csim_out}, results[0].backend)
     for r in results:
@@ -96,7 +101,9 @@ def _run_backend(spec, backend, firmware, x, keras_out, keras_layers, inputs_tru
         csim_out, output_type, agreement = run_csim(hls_model, x, keras_out, keras_layers)
         output = hls_model.get_output_variables()[0]
         audit = overflow.audit(hls_model, keras_layers, inputs_true)
-        figures = budget_mod.estimate(hls_model, spec.firmware.clock_period_ns, spec.firmware.reuse_factor)
+        estimate = budget_mod.estimate(hls_model, spec.firmware.clock_period_ns, spec.firmware.reuse_factor)
+        graph_sha256 = _graph_sha256(hls_model, spec.name)
+        figures = budget_mod.best(estimate, rtl_flow.figures_for(rtl_flow.load_report(spec.model_dir), graph_sha256))
         task.write_firmware_files(tmp, output_type, output.type.name)
         write_test_vectors(tmp, x, csim_out)
         ports = interface.describe(hls_model, task.input_meanings(), task.output_meanings(csim_out.shape[1]), len(x), spec.name)
@@ -106,7 +113,14 @@ def _run_backend(spec, backend, firmware, x, keras_out, keras_layers, inputs_tru
     if synth.report is not None:
         figures = budget_mod.best(figures, budget_mod.vivado_figures(synth.report))
     interface.write(final, ports, figures, cmp.describe(agreement, backend))
-    return BackendResult(backend, agreement, output_type, csim_out, figures, synth.message, final, audit)
+    return BackendResult(backend, agreement, output_type, csim_out, figures, synth.message, final, audit, estimate, graph_sha256)
+
+
+def _graph_sha256(hls_model, name: str) -> str | None:
+    try:
+        return from_hls(hls_model, name).fingerprint()
+    except TriggerError:  # a layer the RTL twin does not cover: no twin can stand for this project
+        return None
 
 
 def run_csim(hls_model, x: np.ndarray, keras_out: np.ndarray, keras_layers: dict, trace: bool = True) -> tuple[np.ndarray, FixedType, cmp.Agreement]:
@@ -144,6 +158,8 @@ def _report(spec: Spec, sample, metrics: dict, results: list[BackendResult], lim
             "headline": {"metric": task.metric, "float": task.headline(metrics["float"]), "csim": task.headline(csim_metrics)},
             "budget": budget_mod.evaluate(r.figures, drops, limits),
             "figures": r.figures,
+            "estimate": r.estimate,
+            "graph_sha256": r.graph_sha256,
             "metric_drops": drops,
             "synthesis": r.synthesis,
             "project": str(r.project),

@@ -1,0 +1,180 @@
+"""The RTL twin (trigger/rtl): ap_fixed semantics of the graph, the da4ml trace of every cast,
+the numpy emulator against the csim, and the whole flow on the tiny model: Icarus simulation
+at 0 LSB, latency equal to da4ml's pipeline depth, yosys resources, a wrong weight caught."""
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from conftest import run_cli
+from trigger.errors import ToolMissing, TriggerError
+from trigger.rtl import flow, simulate, yosys
+from trigger.rtl.emulator import Emulator
+from trigger.rtl.graph import Fixed, Graph, Step, annotate, cast
+
+
+@pytest.mark.parametrize("rounding, expected", [
+    ("TRN", [0, 1, 2, -1, -2, 0]),
+    ("RND", [1, 2, 3, 0, -1, 0]),
+    ("RND_CONV", [0, 2, 2, 0, -2, 0]),  # ties to even
+])
+def test_cast_rounds_like_ap_fixed(rounding, expected):
+    fmt = Fixed(8, 8, True, rounding, "WRAP")
+    assert cast([0.5, 1.5, 2.5, -0.5, -1.5, 0.25], fmt).tolist() == expected
+
+
+@pytest.mark.parametrize("overflow, expected", [("WRAP", [-128, 127, 56]), ("SAT", [127, -128, -128]),
+                                               ("SAT_SYM", [127, -127, -127])])
+def test_cast_overflows_like_ap_fixed(overflow, expected):
+    assert cast([128, -129, -200], Fixed(8, 8, True, "TRN", overflow)).tolist() == expected
+
+
+def _one_cast_graph(fmt: Fixed) -> Graph:
+    src = Fixed(10, 4, True)  # every value of the input grid is tried
+    return annotate(Graph("cast", [Step("x", "input", (), src, 1), Step("y", "linear", ("x",), fmt, 1)]))
+
+
+@pytest.mark.parametrize("fmt", [
+    Fixed(6, 2, True, "RND_CONV", "SAT"), Fixed(6, 2, True, "RND", "WRAP"), Fixed(5, 1, False, "RND_CONV", "SAT"),
+    Fixed(7, 3, True, "TRN", "SAT_SYM"), Fixed(4, 4, True, "RND_CONV", "WRAP"),
+], ids=str)
+def test_traced_cast_equals_numpy_cast_on_every_input(fmt):
+    """da4ml has no RND_CONV: the twin builds it from an offset and the tie bit. Exhaustive check."""
+    from trigger.rtl.twin import trace
+
+    graph = _one_cast_graph(fmt)
+    x = np.arange(-512, 512)[:, None] / 64.0
+    traced = trace(graph, 3).predict(x)
+    assert np.array_equal(traced.reshape(-1), Emulator(graph)(x).reshape(-1))
+
+
+def test_unsupported_layer_is_named(tiny_project):
+    from trigger.rtl.graph import from_hls
+
+    class Layer:
+        name, class_name, inputs, attributes = "sm", "Softmax", ["x"], {}
+
+        def get_output_variable(self):
+            class T:
+                precision = type("P", (), {"width": 8, "integer": 2, "signed": True})()
+            return type("V", (), {"type": T, "shape": [3]})()
+
+        def get_attr(self, key):
+            return None
+
+    model = type("M", (), {"config": type("C", (), {"get_config_value": lambda self, k: "io_parallel"})(),
+                           "get_layers": lambda self: [Layer()]})()
+    with pytest.raises(TriggerError, match="layer 'sm' \\(Softmax\\) has no RTL-twin equivalent"):
+        from_hls(model, "m")
+
+
+@pytest.fixture
+def tiny_rtl(tiny_project):
+    assert run_cli("synth", "tiny") == 0
+    assert run_cli("rtl", "tiny") == 0
+    return tiny_project
+
+
+def test_rtl_flow_end_to_end_on_the_tiny_model(capsys, tiny_rtl):
+    """`trigger rtl`: RTL == csim on every event, latency == da4ml depth (data and valid flag), II 1,
+    yosys resources, all labelled rtl in metrics.json beside the estimate."""
+    report = json.loads((tiny_rtl / "models" / "tiny" / "rtl.json").read_text())
+    sim = report["simulation"]
+    assert report["emulator"]["exact_fraction"] == 1.0 and report["emulator"]["events"] == sim["events"] == 400
+    assert sim["mismatches"] == 0 and sim["exact_fraction"] == 1.0 and sim["first_mismatch"] is None
+    depth = json.loads((tiny_rtl / "hls_projects" / "tiny" / "rtl" / "metadata.json").read_text())["latency"]
+    assert sim["pipeline_depth"] == depth >= 2
+    assert sim["latency_cycles"] == sim["valid_latency_cycles"] == depth
+    assert sim["ii_cycles"] == 1
+    synth = report["synthesis"]
+    assert synth["lut"] > 50 and synth["ff"] > 0 and synth["carry"] > 0 and synth["dsp"] == synth["bram"] == 0
+    assert synth["lut"] == sum(n for c, n in synth["cells"].items() if c.startswith("LUT") or c in ("INV", "SRL16E"))
+    assert report["tools"]["yosys"].startswith("Yosys") and report["timing"]["source"] == "estimate"
+
+    metrics = json.loads((tiny_rtl / "models" / "tiny" / "metrics.json").read_text())
+    for name in ("latency_cycles", "latency_ns", "ii_cycles", "lut", "ff", "dsp", "bram"):
+        assert metrics["budget"][name]["source"] == "rtl"
+        assert metrics["rtl"]["figures"][name]["value"] == metrics["budget"][name]["value"]
+        assert metrics["backends"]["Vitis"]["estimate"][name]["source"] == "estimate"
+    assert metrics["budget"]["latency_ns"]["value"] == depth * 5.0
+    assert metrics["rtl"]["estimate_over_rtl"]["lut"] == round(
+        metrics["backends"]["Vitis"]["estimate"]["lut"]["value"] / synth["lut"], 3)
+    out = capsys.readouterr().out
+    assert "RTL vs csim: PASS: 400/400 events bit-exact" in out and "est/rtl" in out
+
+    # synth again: the twin still matches this graph, so its figures stay; the summary shows both
+    assert run_cli("synth", "tiny") == 0
+    again = json.loads((tiny_rtl / "models" / "tiny" / "metrics.json").read_text())
+    assert again["budget"] == metrics["budget"] and again["rtl"] == metrics["rtl"]
+
+
+def test_a_stale_twin_is_not_used(tiny_rtl):
+    """An rtl.json built from another graph (e.g. before a retrain) must not lend its figures."""
+    model = tiny_rtl / "models" / "tiny"
+    report = json.loads((model / "rtl.json").read_text())
+    report["graph_sha256"] = "0" * 64
+    (model / "rtl.json").write_text(json.dumps(report))
+    assert run_cli("synth", "tiny") == 0
+    metrics = json.loads((model / "metrics.json").read_text())
+    assert "rtl" not in metrics
+    for name in ("latency_cycles", "latency_ns", "ii_cycles", "lut", "ff", "dsp", "bram"):
+        assert metrics["budget"][name]["source"] == "estimate"
+
+
+def test_a_wrong_weight_is_caught_with_its_layer(tiny_rtl, tmp_path):
+    """One weight of the first layer moved by one LSB: the simulation must differ from the csim,
+    name the first differing output and the layer where the graphs part, in LSBs."""
+    from trigger.spec import load_spec
+
+    spec = load_spec(tiny_rtl / "models" / "tiny" / "spec.yml")
+    hls_model, graph = flow._graph(spec, "Vitis")
+    x, csim = flow._tb_data(tiny_rtl / "hls_projects" / "tiny" / "Vitis", "tiny")
+    first = graph.steps[1]
+    assert first.op == "dense"
+    column = int(np.argmax(np.abs(first.weight[0])))  # a live connection of input 0
+    wrong = graph.with_weight(first.name, (0, column), 1)
+    assert wrong.fingerprint() != graph.fingerprint()
+    twin = flow.build(wrong, tmp_path / "rtl", spec.firmware.part, spec.firmware.clock_period_ns)
+    result = flow.check(twin, tmp_path / "rtl", x, csim, lambda xs: flow._csim_layers(hls_model, xs))
+    assert result["mismatches"] > 0 and result["exact_fraction"] < 1.0
+    assert result["latency_cycles"] is None and result["ii_cycles"] is None
+    mismatch = result["first_mismatch"]
+    assert mismatch["lsb_diff"] >= 1 and mismatch["got"] != mismatch["expected"]
+    assert result["first_diverging_layer"]["layer"] == first.name
+    assert result["first_diverging_layer"]["lsb_diff"] >= 1
+    assert flow.figures(result, {"lut": 1, "ff": 1, "dsp": 0, "bram": 0}, 5.0) == {}  # a wrong twin lends no figures
+
+
+def test_emulator_equals_csim_on_every_event(tiny_rtl):
+    from trigger.spec import load_spec
+
+    spec = load_spec(tiny_rtl / "models" / "tiny" / "spec.yml")
+    _, graph = flow._graph(spec, "Vitis")
+    x, csim = flow._tb_data(tiny_rtl / "hls_projects" / "tiny" / "Vitis", "tiny")
+    assert np.array_equal(Emulator(graph)(x), csim)
+    layers = Emulator(graph).layers(x[:5])
+    assert list(layers) == [s.name for s in graph.steps]
+
+
+def test_rtl_before_synth_is_a_one_line_error(tiny_project, capsys):
+    assert run_cli("rtl", "tiny") == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "run `trigger synth tiny`" in err
+
+
+@pytest.mark.parametrize("tool, require", [("iverilog", simulate.require_iverilog), ("yosys", yosys.require_yosys)])
+def test_missing_tool_is_named(monkeypatch, tool, require):
+    real = shutil.which
+    monkeypatch.setattr(shutil, "which", lambda name: None if name == tool else real(name))
+    with pytest.raises(ToolMissing, match=f"{tool}.*not found on PATH; install"):
+        require()
+
+
+def test_yosys_family_of_the_part():
+    assert yosys.family("xcvu13p-flga2577-2-e") == "xcup"
+    assert yosys.family("xcku115-flvb2104-2-e") == "xcu"
+    assert yosys.family("xc7k325tffg900-2") == "xc7"
+    with pytest.raises(TriggerError, match="no yosys synth_xilinx family"):
+        yosys.family("10ax115s2f45i1sg")

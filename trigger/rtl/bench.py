@@ -1,0 +1,57 @@
+"""`make bench`: the numpy emulator against hls4ml's compiled csim predict(), side by side on
+the same events, in one run. Times are wall clock on this machine (best of several runs,
+after one warm-up), so the ratio, not the absolute numbers, is what carries over."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from trigger.rtl.emulator import Emulator
+
+CSIM_RUNS, EMULATOR_RUNS = 2, 5
+
+
+def bench(spec, events: int, log=print) -> dict:
+    from trigger.firmware import project_dir
+    from trigger.rtl.flow import _graph, _tb_data
+
+    backend = spec.firmware.backends[0]
+    x, _ = _tb_data(project_dir(spec, backend), spec.name)
+    x = np.ascontiguousarray(np.resize(x, (events, x.shape[1])))  # the test sample, repeated
+    hls_model, graph = _graph(spec, backend)
+    log(f"== {spec.name}: compiling the csim ...")
+    hls_model.compile()
+    emulator = Emulator(graph)
+    emulator(x[:1000])  # warm-up: buffers allocated, BLAS threads up
+    csim_s, csim = _best(lambda: np.asarray(hls_model.predict(x), np.float64).reshape(events, -1), CSIM_RUNS)
+    emu_s, emulated = _best(lambda: emulator(x), EMULATOR_RUNS)
+    exact = bool(np.array_equal(emulated, csim))
+    row = {"model": spec.name, "backend": backend, "events": events, "csim_s": csim_s, "emulator_s": emu_s,
+           "ratio": csim_s / emu_s, "exact": exact,
+           "differing_events": int(np.sum(np.any(emulated != csim, axis=1)))}
+    log(f"   csim {csim_s:.3f} s, emulator {emu_s:.4f} s: x{row['ratio']:.0f}; "
+        f"{'bit-exact on every event' if exact else str(row['differing_events']) + ' events differ'}")
+    return row
+
+
+def _best(fn, runs: int):
+    best, out = float("inf"), None
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        out = fn()
+        best = min(best, time.perf_counter() - t0)
+    return best, out
+
+
+def table(rows: list[dict]) -> str:
+    lines = [f"{'model':<16} {'events':>7} {'csim [s]':>9} {'emulator [s]':>13} {'us/event csim':>14} "
+             f"{'us/event emu':>13} {'speed-up':>9}  bit-exact"]
+    for r in rows:
+        lines.append(f"{r['model']:<16} {r['events']:>7} {r['csim_s']:>9.3f} {r['emulator_s']:>13.4f} "
+                     f"{1e6 * r['csim_s'] / r['events']:>14.2f} {1e6 * r['emulator_s'] / r['events']:>13.3f} "
+                     f"{r['ratio']:>8.0f}x  {'yes' if r['exact'] else 'NO (' + str(r['differing_events']) + ' events)'}")
+    lines.append("csim = hls4ml ModelGraph.predict (compiled C simulation); emulator = trigger.rtl.emulator (numpy); "
+                 "best of several runs, same events")
+    return "\n".join(lines)

@@ -1,0 +1,290 @@
+"""The converted hls4ml model as a fixed-point dataflow graph, with ap_fixed semantics.
+
+One graph, two interpreters: `emulator` (vectorised numpy) and `twin` (da4ml tracing, which
+becomes Verilog). Both must compute exactly what the hls4ml C simulation computes, so the
+graph keeps every detail that decides a bit:
+- each layer's result type with its rounding (TRN, RND, RND_CONV) and overflow (WRAP, SAT,
+  SAT_SYM) modes;
+- Dense as hls4ml's dense_latency does it: every product cast to accum_t, the bias cast to
+  accum_t, the sum in accum_t (modular, so the order does not matter), then a cast to the
+  result type;
+- weights and biases cast to weight_t / bias_t, as the C++ headers do.
+Anything else (another layer class, a saturating accumulator, an unsupported mode) is a
+one-line error naming the layer, never a silent approximation.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+
+from trigger.errors import TriggerError
+
+ROUNDINGS = ("TRN", "RND", "RND_CONV")
+OVERFLOWS = ("WRAP", "SAT", "SAT_SYM")
+EXACT_BITS = 53  # float64 holds every integer below 2^53 exactly: the emulator's working range
+
+
+@dataclass(frozen=True)
+class Fixed:
+    """A fixed-point format: `signed`, `integer` bits (sign included, as in ap_fixed<W,I>), `width`."""
+
+    width: int
+    integer: int
+    signed: bool
+    rounding: str = "TRN"
+    overflow: str = "WRAP"
+
+    @classmethod
+    def of(cls, precision, where: str) -> "Fixed":
+        """From an hls4ml precision type (FixedPrecisionType / IntegerPrecisionType)."""
+        rounding = _mode_name(getattr(precision, "rounding_mode", None), "TRN")
+        overflow = _mode_name(getattr(precision, "saturation_mode", None), "WRAP")
+        if rounding not in ROUNDINGS or overflow not in OVERFLOWS:
+            raise TriggerError(f"layer '{where}': {rounding}/{overflow} is not supported by the RTL twin "
+                               f"(rounding {'/'.join(ROUNDINGS)}, overflow {'/'.join(OVERFLOWS)})")
+        if getattr(precision, "saturation_bits", 0):
+            raise TriggerError(f"layer '{where}': saturation bits are not supported by the RTL twin")
+        integer = getattr(precision, "integer", precision.width)
+        return cls(int(precision.width), int(integer), bool(precision.signed), rounding, overflow)
+
+    @property
+    def frac(self) -> int:
+        return self.width - self.integer
+
+    @property
+    def lsb(self) -> float:
+        return 2.0 ** -self.frac
+
+    @property
+    def lo(self) -> float:
+        return -(2.0 ** (self.integer - 1)) if self.signed else 0.0
+
+    @property
+    def hi(self) -> float:
+        return (2.0 ** (self.integer - 1) if self.signed else 2.0**self.integer) - self.lsb
+
+    @property
+    def kif(self) -> tuple[int, int, int]:
+        """da4ml's (sign, integer bits without sign, fraction bits)."""
+        return int(self.signed), self.integer - int(self.signed), self.frac
+
+    def __str__(self) -> str:
+        return f"{'' if self.signed else 'u'}fixed<{self.width},{self.integer},{self.rounding},{self.overflow}>"
+
+
+def _mode_name(mode, default: str) -> str:
+    if mode is None:
+        return default
+    return getattr(mode, "name", str(mode)).upper()
+
+
+@dataclass(frozen=True)
+class Span:
+    """What is statically known of a value before a cast: its range and its grid (fraction bits)."""
+
+    lo: float = -math.inf
+    hi: float = math.inf
+    frac: float = math.inf
+
+    def fits(self, fmt: Fixed) -> bool:
+        return self.lo >= fmt.lo and self.hi <= fmt.hi
+
+
+def cast(values, fmt: Fixed, known: Span = Span(), out: np.ndarray | None = None) -> np.ndarray:
+    """ap_fixed assignment on real values held in float64: round, then overflow. Exact while
+    every value is a multiple of a power of two within 53 bits (checked when the graph is built).
+    What `known` proves cannot happen (rounding on the grid, overflow in range) is skipped.
+    Works in place on `out` when given (values may be `out` itself)."""
+    if out is None:
+        out = np.array(values, np.float64)
+    elif out is not values:
+        np.copyto(out, values)
+    if known.frac > fmt.frac:
+        np.multiply(out, 2.0**fmt.frac, out=out)
+        if fmt.rounding == "RND":
+            np.add(out, 0.5, out=out)
+        if fmt.rounding == "RND_CONV":  # ties to even, which is rint's rounding
+            np.rint(out, out=out)
+        else:
+            np.floor(out, out=out)
+        np.multiply(out, fmt.lsb, out=out)
+    if known.fits(fmt):
+        return out
+    if fmt.overflow == "WRAP":
+        period = 2.0**fmt.integer
+        out -= period * np.floor((out - fmt.lo) / period)
+        return out
+    low = fmt.lo if fmt.overflow == "SAT" or not fmt.signed else -fmt.hi
+    return np.clip(out, low, fmt.hi, out=out)
+
+
+@dataclass
+class Step:
+    """One layer: `op` in input | dense | relu | linear | subtract | multiply."""
+
+    name: str
+    op: str
+    inputs: tuple[str, ...]
+    result: Fixed
+    size: int
+    accum: Fixed | None = None
+    weight: np.ndarray | None = None  # (n_in, n_out), values on the weight_t grid
+    bias: np.ndarray | None = None  # (n_out,), values on the accum_t grid
+    exact_products: bool = True  # every product already on the accum_t grid (no per-product truncation)
+    meta: dict = field(default_factory=dict)
+    known: Span = Span()  # the value before the result cast (set by annotate)
+    acc_known: Span = Span()  # a Dense sum before the accum_t cast
+
+
+@dataclass
+class Graph:
+    name: str
+    steps: list[Step]
+
+    @property
+    def input(self) -> Step:
+        return self.steps[0]
+
+    @property
+    def output(self) -> Step:
+        return self.steps[-1]
+
+    def step(self, name: str) -> Step:
+        for s in self.steps:
+            if s.name == name:
+                return s
+        raise KeyError(name)
+
+    def fingerprint(self) -> str:
+        """sha256 of everything that decides a bit: ops, wiring, formats, weights, biases."""
+        h = hashlib.sha256()
+        for s in self.steps:
+            h.update(f"{s.name}|{s.op}|{s.inputs}|{s.result}|{s.accum}|{s.size}".encode())
+            for array in (s.weight, s.bias):
+                if array is not None:
+                    h.update(np.ascontiguousarray(array, np.float64).tobytes())
+        return h.hexdigest()
+
+    def with_weight(self, layer: str, index: tuple[int, int], delta_lsb: int) -> "Graph":
+        """A copy with one weight moved by `delta_lsb` LSBs of its weight type (to prove a check can fail)."""
+        steps = []
+        for s in self.steps:
+            if s.name == layer:
+                w = s.weight.copy()
+                w[index] += delta_lsb * s.meta["weight_lsb"]
+                s = replace(s, weight=w, exact_products=_products_exact(w, s.meta["input_frac"], s.accum))
+            steps.append(s)
+        return annotate(Graph(self.name, steps))
+
+
+def from_hls(hls_model, name: str) -> Graph:
+    """Read the converted (optimised, type-inferred) hls4ml ModelGraph into a Graph."""
+    if hls_model.config.get_config_value("IOType") != "io_parallel":
+        raise TriggerError(f"{name}: the RTL twin supports io_parallel models only")
+    steps: list[Step] = []
+    known: dict[str, Step] = {}
+    for layer in hls_model.get_layers():
+        out = layer.get_output_variable()
+        result = Fixed.of(out.type.precision, layer.name)
+        size = int(np.prod(out.shape))
+        inputs = tuple(known[i].name for i in layer.inputs if i in known)
+        kind = layer.class_name
+        if kind == "Input":
+            step = Step(layer.name, "input", (), result, size)
+        elif kind == "Dense":
+            step = _dense(layer, known[inputs[0]], result, size)
+        elif kind in ("Activation", "ReLU") and layer.get_attr("activation") in ("relu", "linear"):
+            step = Step(layer.name, layer.get_attr("activation"), inputs, result, size)
+        elif kind == "Merge" and layer.get_attr("op") in ("subtract", "multiply"):
+            step = Step(layer.name, layer.get_attr("op"), inputs, result, size)
+        else:
+            what = " ".join(filter(None, (kind, layer.get_attr("activation") or layer.get_attr("op"))))
+            raise TriggerError(f"layer '{layer.name}' ({what}) has no RTL-twin equivalent; "
+                               "supported: Dense, ReLU/linear Activation, Merge subtract/multiply")
+        if len(step.inputs) != len(layer.inputs) and kind != "Input":
+            raise TriggerError(f"layer '{layer.name}': input {layer.inputs} is not an earlier layer")
+        steps.append(step)
+        known[layer.name] = step
+    graph = annotate(Graph(name, steps))
+    _check_exact_range(graph)
+    return graph
+
+
+def annotate(graph: Graph) -> Graph:
+    """Interval analysis: the range and grid of every value before each cast, so that casts
+    that cannot round or overflow are skipped (by the emulator; da4ml does the same itself)."""
+    out: dict[str, Span] = {}
+    for s in graph.steps:
+        args = [out[i] for i in s.inputs]
+        if s.op == "input":
+            s.known = Span()
+        elif s.op == "dense":
+            a = args[0]
+            low = np.minimum(s.weight * a.lo, s.weight * a.hi).sum(axis=0) + s.bias
+            high = np.maximum(s.weight * a.lo, s.weight * a.hi).sum(axis=0) + s.bias
+            s.acc_known = Span(float(low.min()), float(high.max()), s.accum.frac)
+            s.known = _after(s.acc_known, s.accum)
+        elif s.op == "relu":
+            s.known = Span(max(args[0].lo, 0.0), max(args[0].hi, 0.0), args[0].frac)
+        elif s.op == "linear":
+            s.known = args[0]
+        elif s.op == "subtract":
+            a, b = args
+            s.known = Span(a.lo - b.hi, a.hi - b.lo, max(a.frac, b.frac))
+        else:  # multiply
+            a, b = args
+            corners = [a.lo * b.lo, a.lo * b.hi, a.hi * b.lo, a.hi * b.hi]
+            s.known = Span(min(corners), max(corners), a.frac + b.frac)
+        out[s.name] = _after(s.known, s.result)
+    return graph
+
+
+def _after(known: Span, fmt: Fixed) -> Span:
+    """The span of cast(value, fmt): rounding moves a value by less than one LSB, within range."""
+    if known.fits(fmt):
+        return Span(known.lo - fmt.lsb * (known.frac > fmt.frac), known.hi + fmt.lsb * (known.frac > fmt.frac),
+                    min(known.frac, fmt.frac))
+    if fmt.overflow == "WRAP":
+        return Span(fmt.lo, fmt.hi, fmt.frac)
+    return Span(max(fmt.lo, known.lo - fmt.lsb), min(fmt.hi, known.hi + fmt.lsb), fmt.frac)
+
+
+def _dense(layer, source: Step, result: Fixed, size: int) -> Step:
+    accum = Fixed.of(layer.get_attr("accum_t").precision, layer.name)
+    if accum.overflow != "WRAP":
+        raise TriggerError(f"layer '{layer.name}': a saturating accumulator ({accum}) depends on the summation "
+                           "order; the RTL twin needs a wrapping accum_t")
+    weight_t = Fixed.of(layer.weights["weight"].type.precision, f"{layer.name} weights")
+    bias_t = Fixed.of(layer.weights["bias"].type.precision, f"{layer.name} biases")
+    n_in = int(layer.get_attr("n_in"))
+    weight = cast(np.asarray(layer.weights["weight"].data, np.float64).reshape(n_in, size), weight_t)
+    bias = cast(cast(np.asarray(layer.weights["bias"].data, np.float64).reshape(size), bias_t), accum)
+    return Step(layer.name, "dense", (source.name,), result, size, accum, weight, bias,
+                _products_exact(weight, source.result.frac, accum),
+                {"weight_lsb": weight_t.lsb, "input_frac": source.result.frac})
+
+
+def _products_exact(weight: np.ndarray, input_frac: int, accum: Fixed) -> bool:
+    """True when x*w lies on accum_t's grid for every x on the input grid, i.e. the per-product
+    cast to accum_t only wraps (which the final modular sum already does)."""
+    return bool(np.all(np.mod(weight * 2.0 ** (accum.frac - input_frac), 1.0) == 0))
+
+
+def _check_exact_range(graph: Graph) -> None:
+    """Every intermediate of the emulator must stay below 2^53 in units of its LSB."""
+    for s in graph.steps:
+        bits = [s.result.width + 1]
+        if s.op == "dense":
+            src = graph.step(s.inputs[0]).result
+            span = max(abs(src.lo), abs(src.hi)) * np.abs(s.weight).sum(axis=0).max() + np.abs(s.bias).max()
+            lsb = min(src.lsb * s.meta["weight_lsb"], s.accum.lsb)
+            bits.append(math.ceil(math.log2(span / lsb + 1)) + 1)
+        if s.op == "multiply":
+            a, b = (graph.step(i).result for i in s.inputs)
+            bits.append(a.width + b.width)
+        if max(bits) >= EXACT_BITS:
+            raise TriggerError(f"layer '{s.name}': needs {max(bits)} bits, beyond the emulator's exact float64 range")

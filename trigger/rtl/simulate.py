@@ -1,0 +1,199 @@
+"""Cycle-by-cycle simulation of the RTL twin with Icarus Verilog, and what it measures.
+
+The testbench feeds one event per clock (back to back, in_valid high), then idles, and logs
+out_valid and the output bus after every rising edge. Latency and II are then read off the
+log, not assumed: the latency is the one clock offset at which the logged outputs equal the
+expected outputs of every event, and feeding events back to back at that offset proves
+II = 1. The valid chain of the wrapper must agree with the data.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from trigger.errors import ToolMissing, TriggerError
+
+IDLE_CYCLES = 64  # after the last event: room for any pipeline depth we would accept
+
+
+@dataclass(frozen=True)
+class Bus:
+    """A uniform bus of `n` elements, `width` bits each, LSB worth 2^-frac; element 0 in the low bits."""
+
+    n: int
+    width: int
+    frac: int
+    signed: tuple[bool, ...]
+
+    @classmethod
+    def of(cls, qints) -> "Bus":
+        """The layout da4ml's <name>_wrapper gives a list of element intervals."""
+        from da4ml.types import minimal_kif
+
+        kifs = [minimal_kif(q) for q in qints]
+        integer = max(i for _, i, _ in kifs) + max(k for k, _, _ in kifs)
+        frac = max(f for _, _, f in kifs)
+        return cls(len(kifs), integer + frac, frac, tuple(bool(k) for k, _, _ in kifs))
+
+    @property
+    def bits(self) -> int:
+        return self.n * self.width
+
+    def pack(self, values: np.ndarray) -> list[str]:
+        """One hex word per event (values already on the grid and in range)."""
+        raw = np.rint(np.asarray(values, np.float64) * 2.0**self.frac).astype(object)
+        mask, digits = (1 << self.width) - 1, (self.bits + 3) // 4
+        words = []
+        for event in raw:
+            word = 0
+            for j, v in enumerate(event):
+                word |= (int(v) & mask) << (self.width * j)
+            words.append(f"{word:0{digits}x}")
+        return words
+
+    def unpack(self, word: str) -> list[float | None]:
+        """Element values of one logged hex word; None where a bit is x or z."""
+        if any(c in "xXzZ" for c in word):
+            return [None] * self.n
+        value, mask, out = int(word, 16), (1 << self.width) - 1, []
+        for j in range(self.n):
+            raw = (value >> (self.width * j)) & mask
+            if self.signed[j] and raw >> (self.width - 1):
+                raw -= 1 << self.width
+            out.append(raw * 2.0**-self.frac)
+        return out
+
+
+def require_iverilog() -> tuple[str, str]:
+    iverilog, vvp = shutil.which("iverilog"), shutil.which("vvp")
+    if not iverilog or not vvp:
+        raise ToolMissing("iverilog/vvp not found on PATH; install Icarus Verilog (apt-get install iverilog), "
+                          "or run `make rtl`, which installs it")
+    return iverilog, vvp
+
+
+def write_top(rtl_dir: Path, name: str, depth: int, inputs: Bus, outputs: Bus) -> Path:
+    """<name>_rtl.v: the da4ml pipeline with in_valid/out_valid. The pipeline registers its input
+    and each of its `depth` stages, so out_valid is in_valid `depth` clocks later."""
+    path = rtl_dir / "src" / f"{name}_rtl.v"
+    path.write_text(f"""`timescale 1 ns / 1 ps
+// {name}_rtl: the da4ml pipeline ({depth} register stages, one event per clock) with valid flags.
+// in_data : {inputs.n} x {inputs.width} bits, element i in [{inputs.width}*i+{inputs.width - 1}:{inputs.width}*i], LSB = 2^-{inputs.frac}
+// out_data: {outputs.n} x {outputs.width} bits, element j in [{outputs.width}*j+{outputs.width - 1}:{outputs.width}*j], LSB = 2^-{outputs.frac}
+module {name}_rtl (
+    input clk,
+    input in_valid,
+    input [{inputs.bits - 1}:0] in_data,
+    output out_valid,
+    output [{outputs.bits - 1}:0] out_data
+);
+    reg [{depth}:0] valid = {depth + 1}'b0;
+    always @(posedge clk) valid <= {{valid[{depth - 1}:0], in_valid}};
+    assign out_valid = valid[{depth}];
+    {name}_wrapper core (.clk(clk), .model_inp(in_data), .model_out(out_data));
+endmodule
+""")
+    return path
+
+
+def _testbench(name: str, events: int, inputs: Bus, outputs: Bus) -> str:
+    cycles = events + IDLE_CYCLES
+    return f"""`timescale 1 ns / 1 ps
+module tb;
+    reg clk = 1'b0;
+    reg in_valid = 1'b0;
+    reg [{inputs.bits - 1}:0] in_data = {inputs.bits}'b0;
+    wire out_valid;
+    wire [{outputs.bits - 1}:0] out_data;
+    reg [{inputs.bits - 1}:0] vectors [0:{events - 1}];
+    integer cycle, log;
+    {name}_rtl dut (.clk(clk), .in_valid(in_valid), .in_data(in_data), .out_valid(out_valid), .out_data(out_data));
+    initial begin
+        $readmemh("inputs.hex", vectors);
+        log = $fopen("outputs.log", "w");
+        for (cycle = 0; cycle < {cycles}; cycle = cycle + 1) begin
+            in_valid = cycle < {events};
+            in_data = cycle < {events} ? vectors[cycle] : {inputs.bits}'b0;
+            #1 clk = 1'b1;
+            #1 $fdisplay(log, "%0d %b %h", cycle, out_valid, out_data);
+            clk = 1'b0;
+        end
+        $fclose(log);
+        $finish;
+    end
+endmodule
+"""
+
+
+@dataclass
+class Waveform:
+    """What the simulation logged after each rising edge."""
+
+    valid: np.ndarray  # (cycles,) bool
+    words: list[str]  # (cycles,) hex output bus
+
+
+def run(rtl_dir: Path, name: str, x: np.ndarray, inputs: Bus, outputs: Bus, log=print) -> Waveform:
+    """Compile the twin + testbench with iverilog and run it on the events `x` (on the input grid)."""
+    iverilog, vvp = require_iverilog()
+    sim = rtl_dir / "sim"
+    sim.mkdir(exist_ok=True)
+    (sim / "inputs.hex").write_text("\n".join(inputs.pack(x)) + "\n")
+    (sim / "tb.v").write_text(_testbench(name, len(x), inputs, outputs))
+    sources = sorted(str(p.relative_to(sim.parent)) for p in (rtl_dir / "src").rglob("*.v"))
+    _run([iverilog, "-g2012", "-o", "sim/tb.vvp", "-s", "tb", "sim/tb.v", *sources], rtl_dir, "iverilog")
+    _run([vvp, "-n", "tb.vvp"], sim, "vvp")
+    valid, words = [], []
+    for line in (sim / "outputs.log").read_text().splitlines():
+        _, v, word = line.split()
+        valid.append(v == "1")
+        words.append(word)
+    return Waveform(np.array(valid), words)
+
+
+def _run(cmd: list[str], cwd: Path, what: str) -> None:
+    result = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True)
+    if result.returncode != 0:
+        tail = (result.stderr or result.stdout).strip().splitlines()[-5:]
+        raise TriggerError(f"{what} failed in {cwd}: {' | '.join(tail)}")
+
+
+@dataclass
+class Timing:
+    latency_cycles: int | None  # data offset at which every event's output matched (None: none did)
+    valid_latency_cycles: int | None  # first out_valid after the first in_valid
+    ii_cycles: int | None  # 1 when back-to-back events all came out right
+    mismatches: int  # output elements that differ at the best offset
+    bad_events: int  # events with at least one differing output
+    first_mismatch: dict | None  # event, output, got, expected, lsb difference
+    events: int
+
+
+def measure(wave: Waveform, expected: np.ndarray, outputs: Bus, max_latency: int = IDLE_CYCLES) -> Timing:
+    """Latency from the data: the offset L with got[e + L] == expected[e] for the most elements."""
+    expected = np.asarray(expected, np.float64).reshape(len(expected), -1)
+    n = len(expected)
+    got = np.array([[np.nan if v is None else v for v in outputs.unpack(w)] for w in wave.words])
+    best, best_bad = 0, None
+    for offset in range(0, min(max_latency, len(got) - n) + 1):
+        bad = ~(got[offset:offset + n] == expected)
+        if best_bad is None or bad.sum() < best_bad.sum():
+            best, best_bad = offset, bad
+        if not bad.any():
+            break
+    mismatches = int(best_bad.sum())
+    first = None
+    if mismatches:
+        e, j = map(int, np.argwhere(best_bad)[0])
+        g = got[best + e, j]
+        first = {"event": e, "output": j, "got": None if np.isnan(g) else float(g), "expected": float(expected[e, j]),
+                 "lsb_diff": None if np.isnan(g) else int(round(abs(g - expected[e, j]) * 2.0**outputs.frac))}
+    valid_at = np.flatnonzero(wave.valid)
+    exact = mismatches == 0
+    return Timing(best if exact else None, int(valid_at[0]) if len(valid_at) else None, 1 if exact else None,
+                  mismatches, int(best_bad.any(axis=1).sum()), first, n)

@@ -1,0 +1,64 @@
+"""The RTL twin: the Graph traced with da4ml's fixed-point numpy arrays, pipelined, and written
+as Verilog.
+
+da4ml records every add, shift, compare and mux that the traced numpy code performs on
+symbolic fixed-point values, optimises each constant matrix product into shift-and-add
+adder graphs, and splits the result into register stages. The graph's casts are spelled
+out in operations da4ml has: rounding becomes an added offset before a truncation
+(RND_CONV adds one source LSB less, plus the bit that decides ties), overflow becomes
+da4ml's WRAP / SAT / SAT_SYM. da4ml drops a cast that its interval analysis proves idle.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from trigger.rtl.graph import Fixed, Graph, Span, Step
+
+# hls4ml's own da4ml setting: adder trees at most 2 levels deeper than the minimum
+SOLVER = {"hard_dc": 2}
+
+
+def trace(graph: Graph, latency_cutoff: float):
+    """da4ml CombLogic of the graph (inputs in the graph's input format)."""
+    from da4ml.trace import FixedVariableArray, HWConfig, comb_trace
+
+    fmt = graph.input.result
+    k, i, f = (np.full(graph.input.size, v) for v in fmt.kif)
+    x = FixedVariableArray.from_kif(k, i, f, HWConfig(1, -1, latency_cutoff), solver_options=SOLVER)
+    values = {graph.input.name: x}
+    for step in graph.steps[1:]:
+        values[step.name] = _cast(_evaluate(step, [values[n] for n in step.inputs]), step.result, step.known)
+    return comb_trace(x, values[graph.output.name])
+
+
+def _evaluate(step: Step, args: list):
+    if step.op == "dense":
+        (a,) = args
+        if step.exact_products:
+            acc = a @ step.weight
+        else:  # hls4ml casts each product to accum_t (truncating) before it is summed
+            k, i, f = step.accum.kif
+            acc = np.sum((a[:, None] * step.weight).quantize(k, i, f, "WRAP", "TRN"), axis=0)
+        return _cast(acc + step.bias, step.accum, step.acc_known)
+    if step.op == "relu":
+        return args[0].relu()
+    if step.op == "linear":
+        return args[0]
+    if step.op == "subtract":
+        return args[0] - args[1]
+    return args[0] * args[1]  # multiply
+
+
+def _cast(value, fmt: Fixed, known: Span):
+    """ap_fixed assignment of a traced value: rounding as an offset, then truncate + overflow."""
+    k, i, f = fmt.kif
+    if known.frac > f and fmt.rounding != "TRN":
+        half = 2.0 ** (-f - 1)
+        if fmt.rounding == "RND":
+            value = value + half
+        else:  # RND_CONV: x + half - lsb_src + (bit f of x) * lsb_src, then truncate: ties go to even
+            lsb_src = 2.0 ** -known.frac
+            tie_bit = value.quantize(0, 1 - f, f, "WRAP", "TRN")  # 0 or 2^-f: the LSB that survives
+            value = value + (half - lsb_src) + tie_bit * (lsb_src * 2.0**f)
+    return value.quantize(k, i, f, fmt.overflow, "TRN")
