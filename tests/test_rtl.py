@@ -129,7 +129,7 @@ def test_a_wrong_weight_is_caught_with_its_layer(tiny_rtl, tmp_path):
     from trigger.spec import load_spec
 
     spec = load_spec(tiny_rtl / "models" / "tiny" / "spec.yml")
-    hls_model, graph = flow._graph(spec, "Vitis")
+    hls_model, graph = flow._graph(spec, "Vitis", tmp_path / "hls")
     x, csim = flow._tb_data(tiny_rtl / "hls_projects" / "tiny" / "Vitis", "tiny")
     first = graph.steps[1]
     assert first.op == "dense"
@@ -147,11 +147,11 @@ def test_a_wrong_weight_is_caught_with_its_layer(tiny_rtl, tmp_path):
     assert flow.figures(result, {"lut": 1, "ff": 1, "dsp": 0, "bram": 0}, 5.0) == {}  # a wrong twin lends no figures
 
 
-def test_emulator_equals_csim_on_every_event(tiny_rtl):
+def test_emulator_equals_csim_on_every_event(tiny_rtl, tmp_path):
     from trigger.spec import load_spec
 
     spec = load_spec(tiny_rtl / "models" / "tiny" / "spec.yml")
-    _, graph = flow._graph(spec, "Vitis")
+    _, graph = flow._graph(spec, "Vitis", tmp_path)
     x, csim = flow._tb_data(tiny_rtl / "hls_projects" / "tiny" / "Vitis", "tiny")
     assert np.array_equal(Emulator(graph)(x), csim)
     layers = Emulator(graph).layers(x[:5])
@@ -178,3 +178,11 @@ def test_yosys_family_of_the_part():
     assert yosys.family("xc7k325tffg900-2") == "xc7"
     with pytest.raises(TriggerError, match="no yosys synth_xilinx family"):
         yosys.family("10ax115s2f45i1sg")
+
+
+def test_bench_compares_emulator_and_csim_on_the_same_events(capsys, tiny_project):
+    """`make bench` on the tiny model: both run, every event equal (the speed is reported, not asserted)."""
+    assert run_cli("synth", "tiny") == 0
+    assert run_cli("bench", "tiny", "--events", "3000") == 0
+    row = [line for line in capsys.readouterr().out.splitlines() if line.startswith("tiny ")][-1]
+    assert row.split()[1] == "3000" and row.endswith("yes")

@@ -208,3 +208,20 @@ def test_hex_vectors_are_the_tb_data_events(bundle):
         for event in (0, 2999, 5999):
             raw = unpack(words[event], p["width"], p["count"], p["signed"])
             assert np.array_equal(np.asarray(raw) * 2.0 ** (p["integer"] - p["width"]), values[event])
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_committed_rtl_twin_matches_the_csim_and_labels_its_figures(name):
+    """`make rtl` results as committed: every test event bit-exact, latency = da4ml depth, and
+    metrics.json carrying exactly these figures, labelled rtl, for this graph."""
+    report = json.loads((REPO / "models" / name / "rtl.json").read_text())
+    metrics = json.loads((REPO / "models" / name / "metrics.json").read_text())
+    sim = report["simulation"]
+    assert sim["mismatches"] == 0 and sim["exact_fraction"] == 1.0 and sim["events"] == metrics["events"]
+    assert sim["latency_cycles"] == sim["valid_latency_cycles"] == sim["pipeline_depth"] and sim["ii_cycles"] == 1
+    assert report["emulator"]["exact_fraction"] == 1.0
+    assert metrics["backends"][metrics["csim"]["backend"]]["graph_sha256"] == report["graph_sha256"]
+    assert metrics["rtl"]["figures"] == report["figures"]
+    assert all(f["source"] == "rtl" for f in report["figures"].values()) and report["timing"]["source"] == "estimate"
+    for quantity in ("latency_cycles", "ii_cycles", "lut", "ff", "dsp", "bram"):
+        assert metrics["budget"][quantity]["source"] == "rtl"

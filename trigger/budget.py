@@ -1,6 +1,6 @@
 """Latency/resource figures with their source, and the budget gate.
 
-Sources, best first: `vivado` (parsed csynth report), `rtl` (reserved for an RTL flow),
+Sources, best first: `vivado` (parsed csynth report), `rtl` (the RTL twin, trigger/rtl),
 `estimate` (the analytic model below). A number never loses its label.
 
 The estimate (io_parallel; documented so a firmware engineer can redo it by hand):

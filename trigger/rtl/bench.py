@@ -4,7 +4,9 @@ after one warm-up), so the ratio, not the absolute numbers, is what carries over
 
 from __future__ import annotations
 
+import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -20,7 +22,12 @@ def bench(spec, events: int, log=print) -> dict:
     backend = spec.firmware.backends[0]
     x, _ = _tb_data(project_dir(spec, backend), spec.name)
     x = np.ascontiguousarray(np.resize(x, (events, x.shape[1])))  # the test sample, repeated
-    hls_model, graph = _graph(spec, backend)
+    with tempfile.TemporaryDirectory(prefix=f"bench-{spec.name}-") as scratch:
+        return _compare(spec, backend, x, *_graph(spec, backend, Path(scratch)), log)
+
+
+def _compare(spec, backend: str, x: np.ndarray, hls_model, graph, log) -> dict:
+    events = len(x)
     log(f"== {spec.name}: compiling the csim ...")
     hls_model.compile()
     emulator = Emulator(graph)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import math
 import subprocess
+import tempfile
 import time
 from dataclasses import dataclass
 from importlib import metadata
@@ -106,7 +107,8 @@ def run(spec, backend: str | None = None, events: int | None = None, log=print) 
     x, csim = _tb_data(project, spec.name)
     if events:
         x, csim = x[:events], csim[:events]
-    hls_model, graph = _graph(spec, backend)
+    scratch = tempfile.TemporaryDirectory(prefix=f"rtl-{spec.name}-")
+    hls_model, graph = _graph(spec, backend, Path(scratch.name))
     fw = spec.firmware
 
     t0 = time.time()
@@ -140,6 +142,7 @@ def run(spec, backend: str | None = None, events: int | None = None, log=print) 
         "figures": figures(sim, synth, fw.clock_period_ns),
         "seconds": round(time.time() - t0, 1),
     }
+    scratch.cleanup()
     write_text(spec.model_dir / REPORT, json.dumps(report, indent=1) + "\n")
     metrics = load_metrics(spec.model_dir)
     apply(metrics, report, budget_mod.load_budget(spec.model_dir / "budget.yml"))
@@ -164,10 +167,9 @@ def _tb_data(project: Path, name: str) -> tuple[np.ndarray, np.ndarray]:
     return x, y
 
 
-def _graph(spec, backend: str):
-    """The converted hls4ml model (the same configuration `trigger synth` used) and its Graph."""
-    import tempfile
-
+def _graph(spec, backend: str, directory: Path):
+    """The converted hls4ml model (the same configuration `trigger synth` used, written to
+    `directory` only if compiled) and its Graph."""
     from trigger import score_weights
     from trigger.data.reader import feature_names
     from trigger.firmware import convert
@@ -178,7 +180,7 @@ def _graph(spec, backend: str):
     trained = spec.model_dir / TRAINED
     weights = score_weights.load_pair(spec, trained, feature_names(spec.data.features))
     firmware = firmware_model(spec, load_model(trained, "model"), weights["quantized"])
-    hls_model = convert(spec, firmware, backend, Path(tempfile.mkdtemp(prefix=f"rtl-{spec.name}-")))
+    hls_model = convert(spec, firmware, backend, directory)
     return hls_model, from_hls(hls_model, spec.name)
 
 

@@ -9,6 +9,7 @@ II = 1. The valid chain of the wrapper must agree with the data.
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 from dataclasses import dataclass
@@ -114,8 +115,8 @@ module tb;
     integer cycle, log;
     {name}_rtl dut (.clk(clk), .in_valid(in_valid), .in_data(in_data), .out_valid(out_valid), .out_data(out_data));
     initial begin
-        $readmemh("inputs.hex", vectors);
-        log = $fopen("outputs.log", "w");
+        $readmemh("../../sim/inputs.hex", vectors);  // run from src/memfiles (see memfiles())
+        log = $fopen("../../sim/outputs.log", "w");
         for (cycle = 0; cycle < {cycles}; cycle = cycle + 1) begin
             in_valid = cycle < {events};
             in_data = cycle < {events} ? vectors[cycle] : {inputs.bits}'b0;
@@ -145,15 +146,33 @@ def run(rtl_dir: Path, name: str, x: np.ndarray, inputs: Bus, outputs: Bus, log=
     sim.mkdir(exist_ok=True)
     (sim / "inputs.hex").write_text("\n".join(inputs.pack(x)) + "\n")
     (sim / "tb.v").write_text(_testbench(name, len(x), inputs, outputs))
-    sources = sorted(str(p.relative_to(sim.parent)) for p in (rtl_dir / "src").rglob("*.v"))
+    sources = [without_attributes(p, sim).relative_to(rtl_dir) for p in sorted((rtl_dir / "src").rglob("*.v"))]
     _run([iverilog, "-g2012", "-o", "sim/tb.vvp", "-s", "tb", "sim/tb.v", *sources], rtl_dir, "iverilog")
-    _run([vvp, "-n", "tb.vvp"], sim, "vvp")
+    _run([vvp, "-n", "../../sim/tb.vvp"], memfiles(rtl_dir), "vvp")
     valid, words = [], []
     for line in (sim / "outputs.log").read_text().splitlines():
         _, v, word = line.split()
         valid.append(v == "1")
         words.append(word)
     return Waveform(np.array(valid), words)
+
+
+def without_attributes(source: Path, directory: Path) -> Path:
+    """lookup_table.v's parameter-dependent rom_style attribute is beyond Icarus (syntax) and
+    yosys 0.23 (no mapping): they get a copy without attributes, which carry no function."""
+    text = source.read_text()
+    if "(*" not in text:
+        return source
+    copy = directory / f"plain_{source.name}"
+    copy.write_text(re.sub(r"\(\*.*?\*\)", "", text, flags=re.S))
+    return copy
+
+
+def memfiles(rtl_dir: Path) -> Path:
+    """Where da4ml's lookup tables are: their $readmemh names are bare, so tools run from here."""
+    path = rtl_dir / "src" / "memfiles"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
 
 
 def _run(cmd: list[str], cwd: Path, what: str) -> None:

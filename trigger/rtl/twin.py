@@ -11,6 +11,8 @@ da4ml's WRAP / SAT / SAT_SYM. da4ml drops a cast that its interval analysis prov
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from trigger.rtl.graph import Fixed, Graph, Span, Step
@@ -47,6 +49,9 @@ def _evaluate(step: Step, args: list):
         return args[0]
     if step.op == "subtract":
         return args[0] - args[1]
+    if step.inputs[0] == step.inputs[1]:  # a square: one exact lookup table per element, shallow enough to pipeline
+        k, i, f = 0, max(0, math.ceil(math.log2(step.known.hi + 2.0**-step.known.frac))), int(step.known.frac)
+        return args[0].apply(np.square).quantize(k, i, f)
     return args[0] * args[1]  # multiply
 
 

@@ -52,18 +52,23 @@ def family(part: str) -> str:
 
 def synthesize(rtl_dir: Path, top: str, part: str) -> dict:
     """Run synth_xilinx on every Verilog file of the twin; return cell counts and the timing estimate."""
+    from trigger.rtl.simulate import memfiles, without_attributes
+
     yosys = require_yosys()
-    static = sorted(p.relative_to(rtl_dir) for p in (rtl_dir / "src" / "static").glob("*.v"))
-    design = sorted(p.relative_to(rtl_dir) for p in (rtl_dir / "src").glob("*.v"))
+    src = rtl_dir / "src"
+    (rtl_dir / "yosys").mkdir(exist_ok=True)
+    sources = [without_attributes(p, rtl_dir / "yosys") for p in sorted(src.glob("*.v")) + sorted(src.glob("static/*.v"))]
     script = "\n".join([
+        "# run from src/memfiles: da4ml's lookup tables are read by bare file name",
         # -defer: a library module the design does not use (lookup_table) is never elaborated
-        f"read_verilog -defer -sv {' '.join(map(str, static + design))}",
+        f"read_verilog -defer -sv {' '.join(f'../../{p.relative_to(rtl_dir)}' for p in sources)}",
         f"synth_xilinx -family {family(part)} -top {top} -flatten -noiopad",
-        "tee -q -o yosys_stat.txt stat",
-        "tee -q -o yosys_ltp.txt ltp -noff t:FD* t:SRL* %u %n",  # registers cut the paths
+        "tee -q -o ../../yosys_stat.txt stat",
+        "tee -q -o ../../yosys_ltp.txt ltp -noff t:FD* t:SRL* %u %n",  # registers cut the paths
     ]) + "\n"
     (rtl_dir / "synth.ys").write_text(script)
-    result = subprocess.run([yosys, "-q", "-l", "yosys.log", "synth.ys"], cwd=rtl_dir, capture_output=True, text=True)
+    result = subprocess.run([yosys, "-q", "-l", "../../yosys.log", "../../synth.ys"], cwd=memfiles(rtl_dir),
+                            capture_output=True, text=True)
     if result.returncode != 0:
         tail = (result.stderr or result.stdout).strip().splitlines()[-3:]
         raise TriggerError(f"yosys failed in {rtl_dir} (see yosys.log): {' | '.join(tail)}")
