@@ -37,15 +37,9 @@ COMPRESSION = {
 BUDGET = {"latency_ns": 500, "ii_cycles": 1, "dsp": 1000, "max_metric_drop": {}}
 
 
-@pytest.fixture(scope="module")
-def project(tmp_path_factory):
-    """Synthetic events (two background and two signal processes), three tiny models trained once."""
-    from trigger.spec import load_spec
-    from trigger.train import train
-
-    root = tmp_path_factory.mktemp("autoencoders")
-    rng = np.random.default_rng(0)
-    n = 5000
+def synthetic_events(n: int, seed: int) -> dict:
+    """Two background and two signal processes (8 features), plus jet-like columns for compression."""
+    rng = np.random.default_rng(seed)
     proc = rng.choice(4, n, p=[0.45, 0.35, 0.1, 0.1])
     x = rng.normal(0, 1, (n, 8)) * np.array([50, 1, 1, 20, 1, 1, 30, 2])
     x[proc == 2] += np.array([80, 0, 0, 0, 2, 0, 0, 0])
@@ -54,7 +48,17 @@ def project(tmp_path_factory):
     cols |= {"proc": proc.astype(np.int32), "w": np.where(proc == 0, 2.0, 1.0),
              "m": rng.gamma(3, 40, n).astype(np.float32) + 1, "pt": rng.uniform(800, 1200, n).astype(np.float32),
              "eta": rng.uniform(0.1, 2, n).astype(np.float32), "phi": rng.uniform(0.1, 3, n).astype(np.float32)}
-    write_tree(root / "events.root", "t", cols)
+    return cols
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory):
+    """Synthetic events, three tiny models trained once."""
+    from trigger.spec import load_spec
+    from trigger.train import train
+
+    root = tmp_path_factory.mktemp("autoencoders")
+    write_tree(root / "events.root", "t", synthetic_events(5000, seed=0))
     for spec in (anomaly_spec("tinyae", "reconstruction"), anomaly_spec("tinylatent", "latent"), COMPRESSION):
         model = root / "models" / spec["name"]
         model.mkdir(parents=True)
@@ -150,3 +154,44 @@ def test_compression_residuals_reported(synthesised):
             assert set(r) == {"mean", "rms", "median_abs"}
     assert report["csim"]["output_type"]  # the firmware output is the 3-number latent
     assert (synthesised / "models/tinycomp/plots/residuals.png").is_file()
+
+
+def test_background_rates_from_the_emulator_equal_the_csim(synthesised, tmp_path, monkeypatch):
+    """`trigger rates` on an independent 60k-event sample: every number equals what the csim's
+    own scores of all those events give (the emulator is only faster, never different)."""
+    from trigger.rtl.flow import _graph
+    from trigger.spec import load_spec
+    from trigger.verify import rates
+
+    big = tmp_path / "big.root"
+    columns = synthetic_events(60000, seed=1)
+    write_tree(big, "t", columns)
+    monkeypatch.chdir(synthesised)
+    monkeypatch.setenv("TRIGGER_HLS_PROJECTS", str(synthesised / "hls_projects"))
+    assert run_cli("rates", "tinyae", "--files", str(big)) == 0
+    report = load(synthesised, "tinyae", "background_rates.json")
+    background = np.isin(columns["proc"], [0, 1])
+    assert report["background_events"] == int(background.sum()) and report["csim_cross_check"]["bit_exact"]
+
+    from trigger.data.preprocess import Preprocessing
+
+    spec = load_spec(synthesised / "models" / "tinyae")
+    hls_model, _ = _graph(spec, "Vitis", tmp_path / "hls")
+    hls_model.compile()
+    x = np.stack([columns[f"f{i}"] for i in range(8)], axis=1).astype(np.float64)
+    x = Preprocessing.load(synthesised / "models/tinyae/trained/preprocessing.json").apply(x)
+    csim = np.asarray(hls_model.predict(np.ascontiguousarray(x)), np.float64).ravel()
+    bkg, w = csim[background], np.asarray(columns["w"], np.float64)[background]
+    shipped = report["shipped_threshold"]
+    assert (shipped["fpr"], shipped["fpr_err"]) == rates.fpr_at(bkg, w, shipped["value"])
+    point = next(p for p in report["operating_points"] if p["fpr"] == 1e-3)
+    assert point["measurable"] and point["threshold"] == rates.threshold_for(bkg, w, 1e-3)
+    assert point["tpr"]["sigA"]["tpr"] == rates.tpr_at(csim[columns["proc"] == 2], point["threshold"])[0]
+    assert not next(p for p in report["operating_points"] if p["fpr"] == 1e-6)["measurable"]
+    assert (synthesised / "models/tinyae/plots/background_rate.png").is_file()
+
+
+def test_background_rates_need_an_anomaly_model(synthesised, monkeypatch, capsys):
+    monkeypatch.chdir(synthesised)
+    assert run_cli("rates", "tinycomp") == 2
+    assert capsys.readouterr().err.strip() == "error: tinycomp: background rates are for anomaly models (this one is compression)"

@@ -112,6 +112,27 @@ def cmd_bench(args) -> int:
     return 0 if all(r["exact"] for r in rows) else 1
 
 
+def cmd_rates(args) -> int:
+    from trigger.verify.background_rates import REPORT, run
+
+    for arg in args.models:
+        spec = resolve_spec(arg)
+        print(f"== {spec.name}")
+        report = run(spec, [Path(f) for f in args.files] if args.files else None, args.csim_events)
+        s = report["shipped_threshold"]
+        print(f"  shipped threshold {s['value']:g}: FPR {s['fpr']:.3g} ± {s['fpr_err']:.2g} = "
+              f"{s['rate_khz']:.3g} ± {s['rate_khz_err']:.2g} kHz on {report['background_events']} background events "
+              f"(N_eff {report['background_effective_events']:.0f})")
+        for p in report["operating_points"]:
+            if p["measurable"]:
+                tprs = ", ".join(f"{k} {v['tpr']:.3f}" for k, v in p["tpr"].items())
+                print(f"  FPR {p['fpr']:g} ({p['rate_khz']:g} kHz): threshold {p['threshold']:g}; TPR {tprs}")
+            else:
+                print(f"  FPR {p['fpr']:g}: not measurable with this sample (smallest {report['smallest_measurable_fpr']:.2g})")
+        print(f"  -> {spec.model_dir / REPORT}")
+    return 0
+
+
 def cmd_convert(args) -> int:
     from trigger import budget
     from trigger.convert import ConvertOptions, convert, load_hls_config, load_sample, load_user_model
@@ -248,6 +269,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--backend", choices=["Vitis", "Vivado"], help="the csim to compare with (default: the spec's first backend)")
     p.add_argument("--events", type=int, help="only the first N test events (default: all)")
     p.set_defaults(func=cmd_rtl)
+    p = sub.add_parser("rates", help="anomaly-trigger rates on a large background sample (bit-exact emulator)",
+                       description="Score every event of a background sample with the numpy emulator (checked against "
+                                   "the csim on the first events), then report the threshold and signal efficiencies at "
+                                   "small FPRs and the rate of the shipped trigger bit; writes background_rates.json.")
+    p.add_argument("models", nargs="+")
+    p.add_argument("--files", nargs="+", help="ROOT files with the spec's tree and branches (default: the held-out test split)")
+    p.add_argument("--csim-events", type=int, default=2000, help="events cross-checked against the csim first (default 2000)")
+    p.set_defaults(func=cmd_rates)
     p = sub.add_parser("bench", help="numpy emulator vs hls4ml csim: throughput ratio, bit-exactness",
                        description="Run the same events through hls4ml's compiled csim predict() and the numpy emulator; "
                                    "print the throughput ratio and check equality on every event.")
