@@ -95,11 +95,19 @@ def cmd_rtl(args) -> int:
     from trigger.verify.harness import load_metrics
 
     specs = list(map(resolve_spec, args.models))
+    failed = []
     for spec in specs:
         print(f"== {spec.name}")
-        run(spec, backend=args.backend, events=args.events)
+        report = run(spec, backend=args.backend, events=args.events)
+        if not report["figures"]:
+            sim = report["simulation"]
+            failed.append(f"{spec.name} (first mismatch {sim['first_mismatch']}, first diverging layer "
+                          f"{sim['first_diverging_layer']})")
     print()
     print(rtl_table([load_metrics(spec.model_dir) for spec in specs]))
+    if failed:
+        print(f"error: RTL twin not bit-exact with the csim: {'; '.join(failed)}", file=sys.stderr)
+        return 1
     return 0
 
 

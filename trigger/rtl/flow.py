@@ -98,34 +98,32 @@ def diverging_layer(graph: Graph, x: np.ndarray, reference_layers) -> dict | Non
 
 
 def run(spec, backend: str | None = None, events: int | None = None, log=print) -> dict:
-    """The whole flow for a model that `trigger synth` has verified; writes rtl.json and updates metrics.json."""
+    """The whole flow for a model that `trigger synth` has verified; writes rtl.json and updates
+    metrics.json. The returned report has no figures when the twin is not bit-exact."""
     from trigger.firmware import project_dir, projects_root
     from trigger.verify.harness import load_metrics
 
     backend = backend or spec.firmware.backends[0]
-    project = project_dir(spec, backend)
-    x, csim = _tb_data(project, spec.name)
+    x, csim = _tb_data(project_dir(spec, backend), spec.name)
     if events:
         x, csim = x[:events], csim[:events]
-    scratch = tempfile.TemporaryDirectory(prefix=f"rtl-{spec.name}-")
-    hls_model, graph = _graph(spec, backend, Path(scratch.name))
     fw = spec.firmware
-
     t0 = time.time()
-    emulated = Emulator(graph)(x)
-    emulator = {"events": len(x), "exact_fraction": float(np.mean(np.all(emulated == csim, axis=1))),
-                "max_lsb_diff": int(round(np.abs(emulated - csim).max() / graph.output.result.lsb))}
-    log(f"  emulator vs csim: {_verdict(emulator['exact_fraction'], len(x))}")
-
-    with atomic_dir(projects_root() / spec.name / "rtl") as rtl_dir:
-        twin = build(graph, rtl_dir, fw.part, fw.clock_period_ns)
-        log(f"  da4ml: {twin.depth} pipeline stages at {levels_per_stage(fw.clock_period_ns)} adder levels/stage; "
-            f"simulating {len(x)} events with Icarus ...")
-        sim = check(twin, rtl_dir, x, csim, lambda xs: _csim_layers(hls_model, xs))
-        log(f"  RTL vs csim: {_verdict(sim['exact_fraction'], len(x))}, latency {sim['latency_cycles']} cycles "
-            f"(valid {sim['valid_latency_cycles']}), II {sim['ii_cycles']}")
-        log("  yosys synth_xilinx ...")
-        synth = yosys.synthesize(rtl_dir, f"{spec.name}_rtl", fw.part)
+    with tempfile.TemporaryDirectory(prefix=f"rtl-{spec.name}-") as scratch:
+        hls_model, graph = _graph(spec, backend, Path(scratch))
+        emulated = Emulator(graph)(x)
+        emulator = {"events": len(x), "exact_fraction": float(np.mean(np.all(emulated == csim, axis=1))),
+                    "max_lsb_diff": int(round(np.abs(emulated - csim).max() / graph.output.result.lsb))}
+        log(f"  emulator vs csim: {_verdict(emulator['exact_fraction'], len(x))}")
+        with atomic_dir(projects_root() / spec.name / "rtl") as rtl_dir:
+            twin = build(graph, rtl_dir, fw.part, fw.clock_period_ns)
+            log(f"  da4ml: {twin.depth} pipeline stages at {levels_per_stage(fw.clock_period_ns)} adder levels/stage; "
+                f"simulating {len(x)} events with Icarus ...")
+            sim = check(twin, rtl_dir, x, csim, lambda xs: _csim_layers(hls_model, xs))
+            log(f"  RTL vs csim: {_verdict(sim['exact_fraction'], len(x))}, latency {sim['latency_cycles']} cycles "
+                f"(valid {sim['valid_latency_cycles']}), II {sim['ii_cycles']}")
+            log("  yosys synth_xilinx ...")
+            synth = yosys.synthesize(rtl_dir, f"{spec.name}_rtl", fw.part)
     report = {
         "model": spec.name,
         "graph_sha256": graph.fingerprint(),
@@ -140,17 +138,12 @@ def run(spec, backend: str | None = None, events: int | None = None, log=print) 
         "timing": timing_estimate(synth["path"], fw.clock_period_ns),
         "da4ml_estimate": {"lut": twin.da4ml_lut, "ff": twin.da4ml_ff, "source": "estimate"},
         "figures": figures(sim, synth, fw.clock_period_ns),
-        "seconds": round(time.time() - t0, 1),
     }
-    scratch.cleanup()
     write_text(spec.model_dir / REPORT, json.dumps(report, indent=1) + "\n")
     metrics = load_metrics(spec.model_dir)
     apply(metrics, report, budget_mod.load_budget(spec.model_dir / "budget.yml"))
     write_text(spec.model_dir / "metrics.json", json.dumps(metrics, indent=1) + "\n")
-    if not report["figures"]:
-        raise TriggerError(f"{spec.name}: the RTL twin is not bit-exact with the csim "
-                           f"(first mismatch {sim['first_mismatch']}, diverging layer {sim['first_diverging_layer']}); "
-                           f"see {spec.model_dir / REPORT}")
+    log(f"  -> {spec.model_dir / REPORT} ({time.time() - t0:.0f} s)")
     return report
 
 
