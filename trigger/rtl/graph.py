@@ -172,12 +172,12 @@ class Graph:
     def with_weight(self, layer: str, index: tuple[int, int], delta_lsb: int) -> "Graph":
         """A copy with one weight moved by `delta_lsb` LSBs of its weight type (to prove a check can fail)."""
         steps = []
-        for s in self.steps:
+        for s in self.steps:  # new Step objects: annotate() must not touch this graph's spans
             if s.name == layer:
                 w = s.weight.copy()
                 w[index] += delta_lsb * s.meta["weight_lsb"]
                 s = replace(s, weight=w, exact_products=_products_exact(w, s.meta["input_frac"], s.accum))
-            steps.append(s)
+            steps.append(replace(s))
         return annotate(Graph(self.name, steps))
 
 
@@ -188,25 +188,17 @@ def from_hls(hls_model, name: str) -> Graph:
     steps: list[Step] = []
     known: dict[str, Step] = {}
     for layer in hls_model.get_layers():
+        op = _op(layer)
+        inputs = tuple(layer.inputs) if op != "input" else ()
+        if any(i not in known for i in inputs):
+            raise TriggerError(f"layer '{layer.name}': input {list(inputs)} is not an earlier layer")
         out = layer.get_output_variable()
         result = Fixed.of(out.type.precision, layer.name)
         size = int(np.prod(out.shape))
-        inputs = tuple(known[i].name for i in layer.inputs if i in known)
-        kind = layer.class_name
-        if kind == "Input":
-            step = Step(layer.name, "input", (), result, size)
-        elif kind == "Dense":
+        if op == "dense":
             step = _dense(layer, known[inputs[0]], result, size)
-        elif kind in ("Activation", "ReLU") and layer.get_attr("activation") in ("relu", "linear"):
-            step = Step(layer.name, layer.get_attr("activation"), inputs, result, size)
-        elif kind == "Merge" and layer.get_attr("op") in ("subtract", "multiply"):
-            step = Step(layer.name, layer.get_attr("op"), inputs, result, size)
         else:
-            what = " ".join(filter(None, (kind, layer.get_attr("activation") or layer.get_attr("op"))))
-            raise TriggerError(f"layer '{layer.name}' ({what}) has no RTL-twin equivalent; "
-                               "supported: Dense, ReLU/linear Activation, Merge subtract/multiply")
-        if len(step.inputs) != len(layer.inputs) and kind != "Input":
-            raise TriggerError(f"layer '{layer.name}': input {layer.inputs} is not an earlier layer")
+            step = Step(layer.name, op, inputs, result, size)
         steps.append(step)
         known[layer.name] = step
     graph = annotate(Graph(name, steps))
@@ -251,6 +243,21 @@ def _after(known: Span, fmt: Fixed) -> Span:
     if fmt.overflow == "WRAP":
         return Span(fmt.lo, fmt.hi, fmt.frac)
     return Span(max(fmt.lo, known.lo - fmt.lsb), min(fmt.hi, known.hi + fmt.lsb), fmt.frac)
+
+
+def _op(layer) -> str:
+    kind, activation, merge = layer.class_name, layer.get_attr("activation"), layer.get_attr("op")
+    if kind == "Input":
+        return "input"
+    if kind == "Dense":
+        return "dense"
+    if kind in ("Activation", "ReLU") and activation in ("relu", "linear"):
+        return activation
+    if kind == "Merge" and merge in ("subtract", "multiply"):
+        return merge
+    what = " ".join(filter(None, (kind, activation or merge)))
+    raise TriggerError(f"layer '{layer.name}' ({what}) has no RTL-twin equivalent; "
+                       "supported: Dense, ReLU/linear Activation, Merge subtract/multiply")
 
 
 def _dense(layer, source: Step, result: Fixed, size: int) -> Step:
