@@ -44,7 +44,7 @@ def table(reports: list[dict]) -> str:
     return "\n".join(text)
 
 
-RTL_HEADER = ["model", "RTL vs csim", "latency [cyc]", "est/rtl", "II", "LUT", "est/rtl", "FF", "est/rtl",
+RTL_HEADER = ["model", "RTL vs csim", "latency (rtl)", "estimate", "II", "LUT (rtl)", "estimate", "FF (rtl)", "estimate",
               "CARRY", "DSP", "BRAM", "path (est.)"]
 
 
@@ -54,13 +54,17 @@ def rtl_rows(report: dict) -> list[str] | None:
     if not rtl:
         return None
     figs, ratio = rtl["figures"], rtl["estimate_over_rtl"]
+    estimate = report["backends"][report["csim"]["backend"]]["estimate"]
+
+    def beside(name: str) -> str:  # the estimate, and how far it is from the rtl figure
+        return f"{estimate[name]['value']:g} ({ratio[name]:.2f}x)" if name in ratio else f"{estimate[name]['value']:g}"
+
     timing = rtl["timing"]
     return [
         report["model"], f"{rtl['events']} events 0 LSB",
-        f"{figs['latency_cycles']['value']} = {figs['latency_ns']['value']:g} ns", f"{ratio.get('latency_cycles', 0):.2f}",
-        str(figs["ii_cycles"]["value"]), str(figs["lut"]["value"]), f"{ratio.get('lut', 0):.2f}",
-        str(figs["ff"]["value"]), f"{ratio.get('ff', 0):.2f}", str(rtl["carry"]), str(figs["dsp"]["value"]),
-        str(figs["bram"]["value"]),
+        f"{figs['latency_cycles']['value']} = {figs['latency_ns']['value']:g} ns", beside("latency_cycles"),
+        str(figs["ii_cycles"]["value"]), str(figs["lut"]["value"]), beside("lut"),
+        str(figs["ff"]["value"]), beside("ff"), str(rtl["carry"]), str(figs["dsp"]["value"]), str(figs["bram"]["value"]),
         f"{timing['critical_path_ns']:g} ns {'<=' if timing['meets_clock'] else '>'} {timing['clock_period_ns']:g}",
     ]
 
@@ -74,5 +78,6 @@ def rtl_table(reports: list[dict]) -> str:
     line = "  ".join("{:<%d}" % w for w in widths)
     text = [line.format(*RTL_HEADER), line.format(*("-" * w for w in widths))] + [line.format(*r) for r in body]
     text.append("RTL twin (da4ml Verilog): latency/II from Icarus simulation, resources from yosys synth_xilinx (source rtl); "
-                "est/rtl = analytic estimate / rtl figure; path = pre-route timing estimate (yosys ltp), not a measurement")
+                "estimate = trigger/budget.py's analytic figure (estimate / rtl); path = pre-route timing estimate "
+                "(yosys ltp), not a measurement")
     return "\n".join(text)
