@@ -66,7 +66,7 @@ def check(twin: Twin, rtl_dir: Path, x: np.ndarray, reference: np.ndarray, refer
     it names the first layer where the twin's graph and the reference part."""
     x = cast(x, twin.graph.input.result)
     wave = simulate.run(rtl_dir, twin.graph.name, x, twin.inputs, twin.outputs)
-    timing = simulate.measure(wave, reference, twin.outputs)
+    timing = simulate.measure(wave, reference, twin.outputs, twin.graph.output.result.lsb)
     result = {
         "events": timing.events,
         "mismatches": timing.mismatches,

@@ -193,8 +193,9 @@ class Timing:
     events: int
 
 
-def measure(wave: Waveform, expected: np.ndarray, outputs: Bus, max_latency: int = IDLE_CYCLES) -> Timing:
-    """Latency from the data: the offset L with got[e + L] == expected[e] for the most elements."""
+def measure(wave: Waveform, expected: np.ndarray, outputs: Bus, lsb: float, max_latency: int = IDLE_CYCLES) -> Timing:
+    """Latency from the data: the offset L with got[e + L] == expected[e] for the most elements;
+    differences are counted in `lsb`, the LSB of the firmware output type."""
     expected = np.asarray(expected, np.float64).reshape(len(expected), -1)
     n = len(expected)
     got = np.array([[np.nan if v is None else v for v in outputs.unpack(w)] for w in wave.words])
@@ -211,7 +212,7 @@ def measure(wave: Waveform, expected: np.ndarray, outputs: Bus, max_latency: int
         e, j = map(int, np.argwhere(best_bad)[0])
         g = got[best + e, j]
         first = {"event": e, "output": j, "got": None if np.isnan(g) else float(g), "expected": float(expected[e, j]),
-                 "lsb_diff": None if np.isnan(g) else int(round(abs(g - expected[e, j]) * 2.0**outputs.frac))}
+                 "lsb_diff": None if np.isnan(g) else int(round(abs(g - expected[e, j]) / lsb))}
     valid_at = np.flatnonzero(wave.valid)
     exact = mismatches == 0
     return Timing(best if exact else None, int(valid_at[0]) if len(valid_at) else None, 1 if exact else None,
