@@ -65,7 +65,7 @@ def check(twin: Twin, rtl_dir: Path, x: np.ndarray, reference: np.ndarray, refer
     `reference_layers(x)` (optional) gives the reference's per-layer outputs; on a mismatch
     it names the first layer where the twin's graph and the reference part."""
     x = cast(x, twin.graph.input.result)
-    wave = simulate.run(rtl_dir, twin.graph.name, x, twin.inputs, twin.outputs)
+    wave = simulate.run(rtl_dir, twin.graph.name, x, twin.inputs, twin.outputs, twin.depth + simulate.SLACK_CYCLES)
     timing = simulate.measure(wave, reference, twin.outputs, twin.graph.output.result.lsb)
     result = {
         "events": timing.events,

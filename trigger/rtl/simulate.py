@@ -19,7 +19,7 @@ import numpy as np
 
 from trigger.errors import ToolMissing, TriggerError
 
-IDLE_CYCLES = 64  # after the last event: room for any pipeline depth we would accept
+SLACK_CYCLES = 32  # the testbench idles depth + this after the last event, and searches that far for the latency
 
 
 @dataclass(frozen=True)
@@ -102,8 +102,8 @@ endmodule
     return path
 
 
-def _testbench(name: str, events: int, inputs: Bus, outputs: Bus) -> str:
-    cycles = events + IDLE_CYCLES
+def _testbench(name: str, events: int, inputs: Bus, outputs: Bus, idle: int) -> str:
+    cycles = events + idle
     return f"""`timescale 1 ns / 1 ps
 module tb;
     reg clk = 1'b0;
@@ -139,13 +139,14 @@ class Waveform:
     words: list[str]  # (cycles,) hex output bus
 
 
-def run(rtl_dir: Path, name: str, x: np.ndarray, inputs: Bus, outputs: Bus, log=print) -> Waveform:
-    """Compile the twin + testbench with iverilog and run it on the events `x` (on the input grid)."""
+def run(rtl_dir: Path, name: str, x: np.ndarray, inputs: Bus, outputs: Bus, idle: int) -> Waveform:
+    """Compile the twin + testbench with iverilog and run it on the events `x` (on the input grid),
+    then `idle` more clocks."""
     iverilog, vvp = require_iverilog()
     sim = rtl_dir / "sim"
     sim.mkdir(exist_ok=True)
     (sim / "inputs.hex").write_text("\n".join(inputs.pack(x)) + "\n")
-    (sim / "tb.v").write_text(_testbench(name, len(x), inputs, outputs))
+    (sim / "tb.v").write_text(_testbench(name, len(x), inputs, outputs, idle))
     sources = [without_attributes(p, sim).relative_to(rtl_dir) for p in sorted((rtl_dir / "src").rglob("*.v"))]
     _run([iverilog, "-g2012", "-o", "sim/tb.vvp", "-s", "tb", "sim/tb.v", *sources], rtl_dir, "iverilog")
     _run([vvp, "-n", "../../sim/tb.vvp"], memfiles(rtl_dir), "vvp")
@@ -193,14 +194,14 @@ class Timing:
     events: int
 
 
-def measure(wave: Waveform, expected: np.ndarray, outputs: Bus, lsb: float, max_latency: int = IDLE_CYCLES) -> Timing:
+def measure(wave: Waveform, expected: np.ndarray, outputs: Bus, lsb: float) -> Timing:
     """Latency from the data: the offset L with got[e + L] == expected[e] for the most elements;
     differences are counted in `lsb`, the LSB of the firmware output type."""
     expected = np.asarray(expected, np.float64).reshape(len(expected), -1)
     n = len(expected)
     got = np.array([[np.nan if v is None else v for v in outputs.unpack(w)] for w in wave.words])
     best, best_bad = 0, None
-    for offset in range(0, min(max_latency, len(got) - n) + 1):
+    for offset in range(0, len(got) - n + 1):
         bad = ~(got[offset:offset + n] == expected)
         if best_bad is None or bad.sum() < best_bad.sum():
             best, best_bad = offset, bad
