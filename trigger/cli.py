@@ -121,22 +121,12 @@ def cmd_bench(args) -> int:
 
 
 def cmd_rates(args) -> int:
-    from trigger.verify.background_rates import REPORT, run
+    from trigger.verify.background_rates import REPORT, describe, run
 
     for arg in args.models:
         spec = resolve_spec(arg)
         print(f"== {spec.name}")
-        report = run(spec, [Path(f) for f in args.files] if args.files else None, args.csim_events)
-        s = report["shipped_threshold"]
-        print(f"  shipped threshold {s['value']:g}: FPR {s['fpr']:.3g} ± {s['fpr_err']:.2g} = "
-              f"{s['rate_khz']:.3g} ± {s['rate_khz_err']:.2g} kHz on {report['background_events']} background events "
-              f"(N_eff {report['background_effective_events']:.0f})")
-        for p in report["operating_points"]:
-            if p["measurable"]:
-                tprs = ", ".join(f"{k} {v['tpr']:.3f}" for k, v in p["tpr"].items())
-                print(f"  FPR {p['fpr']:g} ({p['rate_khz']:g} kHz): threshold {p['threshold']:g}; TPR {tprs}")
-            else:
-                print(f"  FPR {p['fpr']:g}: not measurable with this sample (smallest {report['smallest_measurable_fpr']:.2g})")
+        print(describe(run(spec, [Path(f) for f in args.files] if args.files else None, args.csim_events)))
         print(f"  -> {spec.model_dir / REPORT}")
     return 0
 

@@ -77,6 +77,21 @@ def run(spec, files: list[Path] | None = None, csim_events: int = CSIM_EVENTS, l
     return report
 
 
+def describe(report: dict) -> str:
+    """The report as a person reads it: the shipped bit's rate, then each operating point."""
+    s = report["shipped_threshold"]
+    lines = [f"  shipped threshold {s['value']:g}: FPR {s['fpr']:.3g} ± {s['fpr_err']:.2g} = {s['rate_khz']:.3g} ± "
+             f"{s['rate_khz_err']:.2g} kHz on {report['background_events']} background events "
+             f"(N_eff {report['background_effective_events']:.0f})"]
+    for p in report["operating_points"]:
+        if p["measurable"]:
+            tprs = ", ".join(f"{k} {v['tpr']:.3f}" for k, v in p["tpr"].items())
+            lines.append(f"  FPR {p['fpr']:g} ({p['rate_khz']:g} kHz): threshold {p['threshold']:g}; TPR {tprs}")
+        else:
+            lines.append(f"  FPR {p['fpr']:g}: not measurable with this sample (smallest {report['smallest_measurable_fpr']:.2g})")
+    return "\n".join(lines)
+
+
 def _csim_check(hls_model, x: np.ndarray, emulated: np.ndarray) -> dict:
     hls_model.compile()
     t0 = time.perf_counter()
