@@ -188,3 +188,26 @@ def test_bench_compares_emulator_and_csim_on_the_same_events(capsys, tiny_projec
     assert run_cli("bench", "tiny", "--events", "3000") == 0
     row = [line for line in capsys.readouterr().out.splitlines() if line.startswith("tiny ")][-1]
     assert row.split()[1] == "3000" and row.endswith("yes")
+
+
+def test_products_off_the_accumulator_grid_truncate_like_hls4ml(tiny_project, tmp_path):
+    """A narrow accum_t (fewer fraction bits than input x weight) makes hls4ml truncate every
+    product before the sum: the emulator and the traced twin must do the same, bit for bit."""
+    from trigger.data.preprocess import Preprocessing
+    from trigger.rtl.twin import trace
+    from trigger.spec import load_spec
+    from trigger.train import load_test_sample
+
+    spec = load_spec(tiny_project / "models" / "tiny" / "spec.yml")
+    spec.firmware.layers["dense_1"] = {"Precision": {"accum": "ap_fixed<20,8>"}}
+    hls_model, graph = flow._graph(spec, "Vitis", tmp_path / "hls")
+    dense = graph.step("dense_1")
+    assert dense.accum.frac == 12 and not dense.exact_products
+    trained = tiny_project / "models" / "tiny" / "trained"
+    x = Preprocessing.load(trained / "preprocessing.json").apply(load_test_sample(trained).x)
+    hls_model.compile()
+    csim = np.asarray(hls_model.predict(np.ascontiguousarray(x)), np.float64).reshape(len(x), -1)
+    assert np.array_equal(Emulator(graph)(x), csim)
+    assert np.array_equal(trace(graph, 3).predict(x), csim)
+    exact = flow._graph(load_spec(tiny_project / "models" / "tiny" / "spec.yml"), "Vitis", tmp_path / "exact")[1]
+    assert not np.array_equal(Emulator(exact)(x), csim)  # the truncation matters on this sample

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from trigger.errors import TriggerError
+from trigger.fixed import FixedType
 
 ROUNDINGS = ("TRN", "RND", "RND_CONV")
 OVERFLOWS = ("WRAP", "SAT", "SAT_SYM")
@@ -29,12 +30,9 @@ EXACT_BITS = 53  # float64 holds every integer below 2^53 exactly: the emulator'
 
 
 @dataclass(frozen=True)
-class Fixed:
-    """A fixed-point format: `signed`, `integer` bits (sign included, as in ap_fixed<W,I>), `width`."""
+class Fixed(FixedType):
+    """A FixedType (ap_fixed<W,I> / ap_ufixed<W,I>) with its quantization and overflow modes."""
 
-    width: int
-    integer: int
-    signed: bool
     rounding: str = "TRN"
     overflow: str = "WRAP"
 
@@ -48,24 +46,12 @@ class Fixed:
                                f"(rounding {'/'.join(ROUNDINGS)}, overflow {'/'.join(OVERFLOWS)})")
         if getattr(precision, "saturation_bits", 0):
             raise TriggerError(f"layer '{where}': saturation bits are not supported by the RTL twin")
-        integer = getattr(precision, "integer", precision.width)
-        return cls(int(precision.width), int(integer), bool(precision.signed), rounding, overflow)
+        base = FixedType.of(precision)
+        return cls(base.width, base.integer, base.signed, rounding, overflow)
 
     @property
     def frac(self) -> int:
         return self.width - self.integer
-
-    @property
-    def lsb(self) -> float:
-        return 2.0 ** -self.frac
-
-    @property
-    def lo(self) -> float:
-        return -(2.0 ** (self.integer - 1)) if self.signed else 0.0
-
-    @property
-    def hi(self) -> float:
-        return (2.0 ** (self.integer - 1) if self.signed else 2.0**self.integer) - self.lsb
 
     @property
     def kif(self) -> tuple[int, int, int]:
