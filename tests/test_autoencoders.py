@@ -159,7 +159,7 @@ def test_compression_residuals_reported(synthesised):
 def test_background_rates_from_the_emulator_equal_the_csim(synthesised, tmp_path, monkeypatch):
     """`trigger rates` on an independent 60k-event sample: every number equals what the csim's
     own scores of all those events give (the emulator is only faster, never different)."""
-    from trigger.rtl.flow import _graph
+    from trigger.rtl.flow import converted_graph
     from trigger.spec import load_spec
     from trigger.verify import rates
 
@@ -176,7 +176,7 @@ def test_background_rates_from_the_emulator_equal_the_csim(synthesised, tmp_path
     from trigger.data.preprocess import Preprocessing
 
     spec = load_spec(synthesised / "models" / "tinyae")
-    hls_model, _ = _graph(spec, "Vitis", tmp_path / "hls")
+    hls_model, _ = converted_graph(spec, "Vitis", tmp_path / "hls")
     hls_model.compile()
     x = np.stack([columns[f"f{i}"] for i in range(8)], axis=1).astype(np.float64)
     x = Preprocessing.load(synthesised / "models/tinyae/trained/preprocessing.json").apply(x)

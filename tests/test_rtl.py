@@ -131,15 +131,15 @@ def test_a_wrong_weight_is_caught_with_its_layer(tiny_rtl, tmp_path):
     from trigger.spec import load_spec
 
     spec = load_spec(tiny_rtl / "models" / "tiny" / "spec.yml")
-    hls_model, graph = flow._graph(spec, "Vitis", tmp_path / "hls")
-    x, csim = flow._tb_data(tiny_rtl / "hls_projects" / "tiny" / "Vitis", "tiny")
+    hls_model, graph = flow.converted_graph(spec, "Vitis", tmp_path / "hls")
+    x, csim = flow.csim_vectors(tiny_rtl / "hls_projects" / "tiny" / "Vitis", "tiny")
     first = graph.steps[1]
     assert first.op == "dense"
     column = int(np.argmax(np.abs(first.weight[0])))  # a live connection of input 0
     wrong = graph.with_weight(first.name, (0, column), 1)
     assert wrong.fingerprint() != graph.fingerprint()
     twin = flow.build(wrong, tmp_path / "rtl", spec.firmware.part, spec.firmware.clock_period_ns)
-    result = flow.check(twin, tmp_path / "rtl", x, csim, lambda xs: flow._csim_layers(hls_model, xs))
+    result = flow.check(twin, tmp_path / "rtl", x, csim, lambda xs: flow.csim_layers(hls_model, xs))
     assert result["mismatches"] > 0 and result["exact_fraction"] < 1.0
     assert result["latency_cycles"] is None and result["ii_cycles"] is None
     mismatch = result["first_mismatch"]
@@ -153,8 +153,8 @@ def test_emulator_equals_csim_on_every_event(tiny_rtl, tmp_path):
     from trigger.spec import load_spec
 
     spec = load_spec(tiny_rtl / "models" / "tiny" / "spec.yml")
-    _, graph = flow._graph(spec, "Vitis", tmp_path)
-    x, csim = flow._tb_data(tiny_rtl / "hls_projects" / "tiny" / "Vitis", "tiny")
+    _, graph = flow.converted_graph(spec, "Vitis", tmp_path)
+    x, csim = flow.csim_vectors(tiny_rtl / "hls_projects" / "tiny" / "Vitis", "tiny")
     assert np.array_equal(Emulator(graph)(x), csim)
     layers = Emulator(graph).layers(x[:5])
     assert list(layers) == [s.name for s in graph.steps]
@@ -200,7 +200,7 @@ def test_products_off_the_accumulator_grid_truncate_like_hls4ml(tiny_project, tm
 
     spec = load_spec(tiny_project / "models" / "tiny" / "spec.yml")
     spec.firmware.layers["dense_1"] = {"Precision": {"accum": "ap_fixed<20,8>"}}
-    hls_model, graph = flow._graph(spec, "Vitis", tmp_path / "hls")
+    hls_model, graph = flow.converted_graph(spec, "Vitis", tmp_path / "hls")
     dense = graph.step("dense_1")
     assert dense.accum.frac == 12 and not dense.exact_products
     trained = tiny_project / "models" / "tiny" / "trained"
@@ -209,5 +209,5 @@ def test_products_off_the_accumulator_grid_truncate_like_hls4ml(tiny_project, tm
     csim = np.asarray(hls_model.predict(np.ascontiguousarray(x)), np.float64).reshape(len(x), -1)
     assert np.array_equal(Emulator(graph)(x), csim)
     assert np.array_equal(trace(graph, 3).predict(x), csim)
-    exact = flow._graph(load_spec(tiny_project / "models" / "tiny" / "spec.yml"), "Vitis", tmp_path / "exact")[1]
+    exact = flow.converted_graph(load_spec(tiny_project / "models" / "tiny" / "spec.yml"), "Vitis", tmp_path / "exact")[1]
     assert not np.array_equal(Emulator(exact)(x), csim)  # the truncation matters on this sample

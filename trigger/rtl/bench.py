@@ -17,13 +17,13 @@ CSIM_RUNS, EMULATOR_RUNS = 2, 5
 
 def bench(spec, events: int, log=print) -> dict:
     from trigger.firmware import project_dir
-    from trigger.rtl.flow import _graph, _tb_data
+    from trigger.rtl.flow import converted_graph, csim_vectors
 
     backend = spec.firmware.backends[0]
-    x, _ = _tb_data(project_dir(spec, backend), spec.name)
+    x, _ = csim_vectors(project_dir(spec, backend), spec.name)
     x = np.ascontiguousarray(np.resize(x, (events, x.shape[1])))  # the test sample, repeated
     with tempfile.TemporaryDirectory(prefix=f"bench-{spec.name}-") as scratch:
-        return _compare(spec, backend, x, *_graph(spec, backend, Path(scratch)), log)
+        return _compare(spec, backend, x, *converted_graph(spec, backend, Path(scratch)), log)
 
 
 def _compare(spec, backend: str, x: np.ndarray, hls_model, graph, log) -> dict:

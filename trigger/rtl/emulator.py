@@ -70,7 +70,3 @@ class Emulator:
                 np.multiply(args[0], args[1], out=out)
             cast(out, step.result, step.known, out=out)
         return buffers
-
-
-def emulate(graph: Graph, x: np.ndarray) -> np.ndarray:
-    return Emulator(graph)(x)

@@ -26,6 +26,7 @@ from trigger.rtl import simulate, yosys
 from trigger.rtl.emulator import Emulator
 from trigger.rtl.graph import Graph, cast
 from trigger.rtl.twin import trace
+from trigger.verify.compare import compare, first_divergence
 
 REPORT = "rtl.json"
 
@@ -86,15 +87,9 @@ def check(twin: Twin, rtl_dir: Path, x: np.ndarray, reference: np.ndarray, refer
 
 def diverging_layer(graph: Graph, x: np.ndarray, reference_layers) -> dict | None:
     """First layer (firmware order) where the graph's emulation and the reference differ, in LSBs."""
-    ours = Emulator(graph).layers(x)
-    theirs = reference_layers(x)
-    for step in graph.steps:
-        if step.name not in theirs:
-            continue
-        diff = np.abs(ours[step.name] - np.asarray(theirs[step.name], np.float64).reshape(len(x), -1))
-        if diff.max() > 0:
-            return {"layer": step.name, "lsb_diff": int(round(diff.max() / step.result.lsb))}
-    return None
+    types = {step.name: step.result for step in graph.steps}
+    layer, lsb = first_divergence(reference_layers(x), Emulator(graph).layers(x), types)
+    return None if layer is None else {"layer": layer, "lsb_diff": lsb}
 
 
 def run(spec, backend: str | None = None, events: int | None = None, log=print) -> dict:
@@ -104,22 +99,23 @@ def run(spec, backend: str | None = None, events: int | None = None, log=print) 
     from trigger.verify.harness import load_metrics
 
     backend = backend or spec.firmware.backends[0]
-    x, csim = _tb_data(project_dir(spec, backend), spec.name)
+    x, csim = csim_vectors(project_dir(spec, backend), spec.name)
     if events:
         x, csim = x[:events], csim[:events]
     fw = spec.firmware
+    levels = levels_per_stage(fw.clock_period_ns)
     t0 = time.time()
     with tempfile.TemporaryDirectory(prefix=f"rtl-{spec.name}-") as scratch:
-        hls_model, graph = _graph(spec, backend, Path(scratch))
-        emulated = Emulator(graph)(x)
-        emulator = {"events": len(x), "exact_fraction": float(np.mean(np.all(emulated == csim, axis=1))),
-                    "max_lsb_diff": int(round(np.abs(emulated - csim).max() / graph.output.result.lsb))}
+        hls_model, graph = converted_graph(spec, backend, Path(scratch))
+        agreement, _ = compare(csim, Emulator(graph)(x), graph.output.result)
+        emulator = {"events": agreement.events, "exact_fraction": agreement.exact_fraction,
+                    "max_lsb_diff": agreement.max_lsb_diff}
         log(f"  emulator vs csim: {_verdict(emulator['exact_fraction'], len(x))}")
         with atomic_dir(projects_root() / spec.name / "rtl") as rtl_dir:
             twin = build(graph, rtl_dir, fw.part, fw.clock_period_ns)
-            log(f"  da4ml: {twin.depth} pipeline stages at {levels_per_stage(fw.clock_period_ns)} adder levels/stage; "
+            log(f"  da4ml: {twin.depth} pipeline stages at {levels} adder levels/stage; "
                 f"simulating {len(x)} events with Icarus ...")
-            sim = check(twin, rtl_dir, x, csim, lambda xs: _csim_layers(hls_model, xs))
+            sim = check(twin, rtl_dir, x, csim, lambda xs: csim_layers(hls_model, xs))
             log(f"  RTL vs csim: {_verdict(sim['exact_fraction'], len(x))}, latency {sim['latency_cycles']} cycles "
                 f"(valid {sim['valid_latency_cycles']}), II {sim['ii_cycles']}")
             log("  yosys synth_xilinx ...")
@@ -130,7 +126,7 @@ def run(spec, backend: str | None = None, events: int | None = None, log=print) 
         "csim_backend": backend,
         "part": fw.part,
         "clock_period_ns": fw.clock_period_ns,
-        "levels_per_stage": levels_per_stage(fw.clock_period_ns),
+        "levels_per_stage": levels,
         "tools": tool_versions(),
         "emulator": emulator,
         "simulation": sim,
@@ -151,7 +147,7 @@ def _verdict(fraction: float, events: int) -> str:
     return f"{'PASS' if fraction == 1.0 else 'FAIL'}: {fraction * events:.0f}/{events} events bit-exact"
 
 
-def _tb_data(project: Path, name: str) -> tuple[np.ndarray, np.ndarray]:
+def csim_vectors(project: Path, name: str) -> tuple[np.ndarray, np.ndarray]:
     tb = project / "tb_data"
     files = [tb / "tb_input_features.dat", tb / "tb_output_predictions.dat"]
     if not all(f.is_file() for f in files):
@@ -160,7 +156,7 @@ def _tb_data(project: Path, name: str) -> tuple[np.ndarray, np.ndarray]:
     return x, y
 
 
-def _graph(spec, backend: str, directory: Path):
+def converted_graph(spec, backend: str, directory: Path):
     """The converted hls4ml model (the same configuration `trigger synth` used, written to
     `directory` only if compiled) and its Graph."""
     from trigger import score_weights
@@ -177,7 +173,7 @@ def _graph(spec, backend: str, directory: Path):
     return hls_model, from_hls(hls_model, spec.name)
 
 
-def _csim_layers(hls_model, x: np.ndarray) -> dict:
+def csim_layers(hls_model, x: np.ndarray) -> dict:
     hls_model.compile()
     _, layers = hls_model.trace(np.ascontiguousarray(x))
     return layers

@@ -32,7 +32,7 @@ def run(spec, files: list[Path] | None = None, csim_events: int = CSIM_EVENTS, l
     from trigger.data.dataset import load_dataset, split
     from trigger.data.preprocess import Preprocessing
     from trigger.rtl.emulator import Emulator
-    from trigger.rtl.flow import _graph
+    from trigger.rtl.flow import converted_graph
     from trigger.train import TRAINED
 
     if spec.task != "anomaly":
@@ -43,7 +43,7 @@ def run(spec, files: list[Path] | None = None, csim_events: int = CSIM_EVENTS, l
     x = Preprocessing.load(trained / "preprocessing.json").apply(data.x, f"{spec.name} rate sample ({source})")
     backend = spec.firmware.backends[0]
     with tempfile.TemporaryDirectory(prefix=f"rates-{spec.name}-") as scratch:
-        hls_model, graph = _graph(spec, backend, Path(scratch))
+        hls_model, graph = converted_graph(spec, backend, Path(scratch))
         t0 = time.perf_counter()
         scores = Emulator(graph)(x)
         emulator_s = time.perf_counter() - t0

@@ -74,16 +74,17 @@ def verify(spec: Spec, backends: list[str] | None = None, log=print) -> dict:
     float_out = float_reference(spec, float_model, x, weights["float"])
     inputs_true = pre.scaled(sample.x)
 
+    twin = rtl_flow.load_report(spec.model_dir)  # the RTL twin's rtl.json, if `trigger rtl` ran
     results = []
     for backend in backends:
         t0 = time.time()
-        result = _run_backend(spec, backend, firmware, x, keras_out, keras_layers, inputs_true, task)
+        result = _run_backend(spec, backend, firmware, x, keras_out, keras_layers, inputs_true, task, twin)
         log(f"{cmp.describe(result.agreement, backend)}  [{time.time() - t0:.0f} s]  {result.synthesis}")
         results.append(result)
 
     metrics = {"float": task.evaluate(float_out, sample, "float"), "quantized": task.evaluate(keras_out, sample, "quantized")}
     report = _report(spec, sample, metrics, results, limits, task)
-    rtl_flow.apply(report, rtl_flow.load_report(spec.model_dir), limits)
+    rtl_flow.apply(report, twin, limits)
     plot_dir = spec.model_dir / "plots"
     task.plots(plot_dir, sample, {"float": float_out, "quantized": keras_out, "csim": results[0].csim_out}, results[0].backend)
     for r in results:
@@ -93,7 +94,7 @@ def verify(spec: Spec, backends: list[str] | None = None, log=print) -> dict:
     return report
 
 
-def _run_backend(spec, backend, firmware, x, keras_out, keras_layers, inputs_true, task) -> BackendResult:
+def _run_backend(spec, backend, firmware, x, keras_out, keras_layers, inputs_true, task, twin: dict | None) -> BackendResult:
     final = project_dir(spec, backend)
     remove_stale(final.parent)
     with atomic_dir(final) as tmp:
@@ -103,7 +104,7 @@ def _run_backend(spec, backend, firmware, x, keras_out, keras_layers, inputs_tru
         audit = overflow.audit(hls_model, keras_layers, inputs_true)
         estimate = budget_mod.estimate(hls_model, spec.firmware.clock_period_ns, spec.firmware.reuse_factor)
         graph_sha256 = _graph_sha256(hls_model, spec.name)
-        figures = budget_mod.best(estimate, rtl_flow.figures_for(rtl_flow.load_report(spec.model_dir), graph_sha256))
+        figures = budget_mod.best(estimate, rtl_flow.figures_for(twin, graph_sha256))
         task.write_firmware_files(tmp, output_type, output.type.name)
         write_test_vectors(tmp, x, csim_out)
         ports = interface.describe(hls_model, task.input_meanings(), task.output_meanings(csim_out.shape[1]), len(x), spec.name)
