@@ -32,6 +32,10 @@ synth: setup
 test: setup
 	$(BIN)/python -m pytest
 
+## test-fast: the suite without the tests marked slow (end-to-end runs of shipped and tiny models); < 3 min
+test-fast: setup
+	$(BIN)/python -m pytest -m "not slow"
+
 ## data: the datasets of every spec + the full ttbar and anomaly samples (cached under data/; ~2 h on 2 cores)
 data: setup
 	$(BIN)/trigger data spec $(SPECS)

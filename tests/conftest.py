@@ -40,7 +40,7 @@ def tiny_spec(**overrides) -> dict:
 
 
 def write_tiny_data(path: Path, n: int = 2400, seed: int = 0) -> None:
-    from trigger.data.rootio import write_tree
+    from trigger.rootio import write_tree
 
     rng = np.random.default_rng(seed)
     y = rng.integers(0, 3, n)

@@ -41,3 +41,15 @@ def test_remove_stale(tmp_path):
     (tmp_path / "keep").mkdir()
     remove_stale(tmp_path)
     assert [p.name for p in tmp_path.iterdir()] == ["keep"]
+
+
+def test_json_is_strict_and_keeps_key_order(tmp_path):
+    """metrics.json and friends: no NaN/Infinity (not JSON), keys in the order they were built."""
+    import json
+
+    from trigger.atomic import write_json
+
+    write_json(tmp_path / "m.json", {"b": float("nan"), "a": [1.5, float("inf")], "c": {"z": 1, "y": -float("inf")}})
+    text = (tmp_path / "m.json").read_text()
+    assert json.loads(text, parse_constant=lambda c: pytest.fail(c)) == {"b": None, "a": [1.5, None], "c": {"z": 1, "y": None}}
+    assert list(json.loads(text)) == ["b", "a", "c"] and text.endswith("}\n")

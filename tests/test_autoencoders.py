@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from conftest import run_cli, run_with_firmware_headers
-from trigger.data.rootio import write_tree
+from trigger.rootio import write_tree
 
 PROCESSES = ["bkgA", "bkgB", "sigA", "sigB"]
 
@@ -121,11 +121,9 @@ def test_exported_threshold_constant_equals_stored(synthesised):
 
 def test_firmware_trigger_bit_equals_keras_decision(synthesised, tmp_path):
     """Compile the exported decision function and apply it to the csim scores: same bits as Keras on every event."""
-    from trigger.data.preprocess import Preprocessing
-    from trigger import score_weights
-    from trigger.models import firmware_model, load_model
+    from trigger.models import predict
     from trigger.spec import load_spec
-    from trigger.train import load_test_sample
+    from trigger.trained import Trained
 
     project = synthesised / "hls_projects/tinyae/Vitis"
     source = ('#include <cstdio>\n#include "tinyae_threshold.h"\n'
@@ -134,12 +132,8 @@ def test_firmware_trigger_bit_equals_keras_decision(synthesised, tmp_path):
     csim = (project / "tb_data/tb_output_predictions.dat").read_text()
     fired = np.array(run_with_firmware_headers(project, source, csim, tmp_path).split(), int)
 
-    trained = synthesised / "models/tinyae/trained"
-    spec = load_spec(synthesised / "models/tinyae")
-    sample = load_test_sample(trained)
-    x = Preprocessing.load(trained / "preprocessing.json").apply(sample.x)
-    weights = score_weights.load(trained, "quantized", sample.features)
-    keras_scores = firmware_model(spec, load_model(trained, "model"), weights).predict(x, verbose=0).ravel()
+    trained = Trained.load(load_spec(synthesised / "models/tinyae"))
+    keras_scores = predict(trained.task.firmware_model(trained), trained.x).ravel()
     keras_fired = (keras_scores > load(synthesised, "tinyae", "trained/threshold.json")["value"]).astype(int)
     assert len(fired) == len(keras_fired) == 1000
     np.testing.assert_array_equal(fired, keras_fired)
@@ -154,14 +148,20 @@ def test_compression_residuals_reported(synthesised):
             assert set(r) == {"mean", "rms", "median_abs"}
     assert report["csim"]["output_type"]  # the firmware output is the 3-number latent
     assert (synthesised / "models/tinycomp/plots/residuals.png").is_file()
+    # the headline says what it is: the mean over the variables of each one's median |residual|
+    headline = report["backends"]["Vitis"]["headline"]
+    medians = [r["median_abs"] for r in report["metrics"]["csim"]["residuals"].values()]
+    assert headline["metric"] == "mean median |rel. residual|" and headline["csim"] == pytest.approx(np.mean(medians))
+    assert headline["csim"] != pytest.approx(np.median(medians))  # the label's old reading would be another number
 
 
 def test_background_rates_from_the_emulator_equal_the_csim(synthesised, tmp_path, monkeypatch):
     """`trigger rates` on an independent 60k-event sample: every number equals what the csim's
     own scores of all those events give (the emulator is only faster, never different)."""
-    from trigger.rtl.flow import converted_graph
+    from trigger.firmware import FirmwareProject
     from trigger.spec import load_spec
-    from trigger.verify import rates
+    from trigger.tasks import rates
+    from trigger.trained import Trained
 
     big = tmp_path / "big.root"
     columns = synthetic_events(60000, seed=1)
@@ -173,14 +173,9 @@ def test_background_rates_from_the_emulator_equal_the_csim(synthesised, tmp_path
     background = np.isin(columns["proc"], [0, 1])
     assert report["background_events"] == int(background.sum()) and report["csim_cross_check"]["bit_exact"]
 
-    from trigger.data.preprocess import Preprocessing
-
-    spec = load_spec(synthesised / "models" / "tinyae")
-    hls_model, _ = converted_graph(spec, "Vitis", tmp_path / "hls")
-    hls_model.compile()
-    x = np.stack([columns[f"f{i}"] for i in range(8)], axis=1).astype(np.float64)
-    x = Preprocessing.load(synthesised / "models/tinyae/trained/preprocessing.json").apply(x)
-    csim = np.asarray(hls_model.predict(np.ascontiguousarray(x)), np.float64).ravel()
+    trained = Trained.load(load_spec(synthesised / "models" / "tinyae"))
+    x = trained.preprocessing.apply(np.stack([columns[f"f{i}"] for i in range(8)], axis=1).astype(np.float64))
+    csim = FirmwareProject.of(trained, "Vitis", tmp_path / "hls").predict(x).ravel()
     bkg, w = csim[background], np.asarray(columns["w"], np.float64)[background]
     shipped = report["shipped_threshold"]
     assert (shipped["fpr"], shipped["fpr_err"]) == rates.fpr_at(bkg, w, shipped["value"])

@@ -5,7 +5,7 @@ import pytest
 import yaml
 
 from conftest import make_project, run_cli, tiny_spec, tree_listing
-from trigger.data.rootio import write_tree
+from trigger.rootio import write_tree
 
 
 def outputs(root):
@@ -134,16 +134,43 @@ def test_interrupted_synth_keeps_previous_project(tiny_project, monkeypatch, cap
 
 def test_interrupted_training_keeps_previous_model(tiny_project, monkeypatch, capsys):
     before = outputs(tiny_project)
-    import trigger.train
+    import trigger.trained
 
-    real_save = trigger.train.save_test_sample
+    real_save = trigger.trained._save_sample
 
     def interrupted_save(*args, **kwargs):
         real_save(*args, **kwargs)  # some new files already exist in the staging directory...
         raise KeyboardInterrupt  # ...when the user hits Ctrl-C
 
-    monkeypatch.setattr(trigger.train, "save_test_sample", interrupted_save)
+    monkeypatch.setattr(trigger.trained, "_save_sample", interrupted_save)
     assert run_cli("train", "models/tiny") == 130
     assert "interrupted" in capsys.readouterr().err
     assert outputs(tiny_project) == before
     assert [p.name for p in (tiny_project / "models/tiny").iterdir() if p.name.startswith(".")] == []
+
+
+def test_oversized_test_sample_is_a_one_line_error(tiny_project, monkeypatch, capsys):
+    """The committed test sample must stay <= 1 MiB; going over is the user's verify.events, not a traceback."""
+    import trigger.trained
+
+    monkeypatch.setattr(trigger.trained, "TEST_SAMPLE_LIMIT", 2000)  # the tiny sample is ~10 kB
+    before = outputs(tiny_project)
+    assert_clean_failure(capsys, tiny_project, before, run_cli("train", "models/tiny"),
+                         "models/tiny/spec.yml: the test sample of verify.events = 400 events is", "lower verify.events")
+
+
+@pytest.mark.parametrize("limits, needles", [
+    ({"lut": "many"}, ["budget.yml: 'lut' must be a number, got 'many'"]),
+    ({"lut": True}, ["'lut' must be a number, got True"]),
+    ({"max_metric_drop": {"r2": 0.1}}, ["'max_metric_drop.r2' is not a metric of this task (it has: accuracy, auc)"]),
+    ({"max_metric_drop": {"accuracy": "small"}}, ["'max_metric_drop.accuracy' must be a number"]),
+    ({"max_metric_drop": [0.1]}, ["'max_metric_drop' must be a mapping"]),
+])
+def test_budget_is_validated_before_any_csim(tiny_project, monkeypatch, capsys, limits, needles):
+    """A bad budget.yml stops `trigger synth` at once: no hls4ml conversion, no project written."""
+    import hls4ml.converters
+
+    monkeypatch.setattr(hls4ml.converters, "convert_from_keras_model", lambda *a, **k: pytest.fail("converted anyway"))
+    (tiny_project / "models/tiny/budget.yml").write_text(yaml.safe_dump(limits))
+    before = outputs(tiny_project)
+    assert_clean_failure(capsys, tiny_project, before, run_cli("synth", "models/tiny"), *needles)

@@ -1,4 +1,4 @@
-"""The integration bundle's pieces on the tiny model: hex packing, the emulator's double/C ABI path,
+"""The integration bundle's pieces on the tiny model: the emulator's double/C ABI path,
 the vendor script without a vendor tool, and the errors of `trigger export`."""
 
 import ctypes
@@ -10,25 +10,6 @@ import numpy as np
 import pytest
 
 from conftest import run_cli
-from trigger.bundle.vectors import pack, to_raw, unpack
-
-PORT = {"width": 6, "integer": 2, "signed": True, "type": "ap_fixed<6,2>"}
-
-
-def test_hex_packing_puts_element_zero_in_the_low_bits():
-    raw = to_raw(np.array([[1.0, -0.0625, -2.0]]), PORT, "test")
-    assert raw.tolist() == [[16, -1, -32]]
-    word = pack(raw, 6)[0]
-    assert word == f"{(16 | (0x3F << 6) | (0x20 << 12)):05x}"
-    assert unpack(word, 6, 3, True) == [16, -1, -32]
-
-
-@pytest.mark.parametrize("values", [[[0.03]], [[2.0]]])  # off the grid; out of range
-def test_hex_packing_rejects_values_that_are_not_of_the_type(values):
-    from trigger.errors import TriggerError
-
-    with pytest.raises(TriggerError, match="are not all ap_fixed<6,2> values"):
-        to_raw(np.array(values), PORT, "test")
 
 
 @pytest.fixture
@@ -82,6 +63,20 @@ def test_export_of_an_old_project_without_interface_asks_to_resynthesise(tiny_pr
     project.mkdir(parents=True)
     assert run_cli("export", "tiny") == 2
     assert "interface.json: missing; regenerate the project with `trigger synth`" in capsys.readouterr().err
+
+
+def test_a_testbench_that_does_not_compile_is_a_one_line_error(tiny_project, capsys):
+    """g++ failing on the project (here: a damaged top function) is named, not a CalledProcessError traceback."""
+    assert run_cli("synth", "tiny") == 0
+    top = tiny_project / "hls_projects" / "tiny" / "Vitis" / "firmware" / "tiny.cpp"
+    top.write_text(top.read_text() + "\nthis is not C++;\n")
+    capsys.readouterr()
+    assert run_cli("export", "tiny") == 2
+    captured = capsys.readouterr()
+    err = captured.err.strip()
+    assert err.startswith("error: ") and "\n" not in err and "Traceback" not in captured.err
+    assert "the HLS testbench does not compile with g++" in err and "tiny.cpp" in err
+    assert not (tiny_project / "hls_projects" / "tiny" / "bundle").exists()
 
 
 def test_units_must_name_features(tiny_project, capsys):

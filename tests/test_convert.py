@@ -74,6 +74,24 @@ def test_qkeras_json_plus_weights_round_trip_is_bit_exact(workdir):
     _exact(workdir, "from_json")
 
 
+def test_users_reuse_factor_enters_the_estimate_and_the_summary(workdir, capsys):
+    """--hls-config's ReuseFactor reaches the cost estimate (it used to be taken as 1), and `trigger summary`
+    shows a converted model like a shipped one (metrics.json has the same `backends` schema)."""
+    _qkeras_model().save(workdir / "rf.h5")
+    (workdir / "rf.yml").write_text(yaml.safe_dump({"Model": {"ReuseFactor": 4}}))
+    assert run_cli("convert", "--keras", "rf.h5", "--input", "x.npy", "--hls-config", "rf.yml") == 0
+    estimate = _exact(workdir, "rf")["backends"]["Vitis"]["estimate"]
+    assert estimate["ii_cycles"] == {"value": 4, "source": "estimate"}
+    parameters = (workdir / "hls_projects" / "rf" / "Vitis" / "firmware" / "parameters.h").read_text()
+    assert "reuse_factor = 4;" in parameters and "reuse_factor = 1;" not in parameters  # the firmware has it too
+    assert run_cli("convert", "--keras", "rf.h5", "--input", "x.npy", "--name", "rf1") == 0
+    assert estimate["latency_cycles"]["value"] > _exact(workdir, "rf1")["backends"]["Vitis"]["estimate"]["latency_cycles"]["value"]
+    capsys.readouterr()
+    assert run_cli("summary", "converted/rf") == 0
+    row = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("rf "))
+    assert "100.00%" in row and "events bit-exact" in row and "(est)" in row
+
+
 def test_float_model_is_compared_through_a_tolerance_and_gets_precisions(workdir, capsys):
     """Hidden activations up to ~100 overflow the default ap_fixed<16,6> ReLU output: widen it."""
     _float_model(scale=40.0).save(workdir / "float_model.h5")

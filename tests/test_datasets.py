@@ -12,12 +12,12 @@ import awkward as ak
 import numpy as np
 import pytest
 
-from trigger.data import anomaly, toy, ttbar
-from trigger.data.card import load_by_process, merged
-from trigger.data.generate import chunk_plan, dataset_dir, generate
-from trigger.data.reader import feature_names, read_columns
-from trigger.data.rootio import open_root
-from trigger.spec import AnomalyGenerator, CollectionSpec, ToyGenerator, TtbarGenerator
+from trigger.data.reader import read_columns
+from trigger.generators import AnomalyGenerator, ToyGenerator, TtbarGenerator, chunk_plan, dataset_dir, generate
+from trigger.generators.anomaly import BACKGROUND, SIGNALS, multiplicities
+from trigger.generators.card import load_by_process, merged
+from trigger.rootio import open_root
+from trigger.spec import CollectionSpec, feature_names
 
 TTBAR = TtbarGenerator(events=120, chunk_events=60, workers=2)
 ANOMALY = AnomalyGenerator(events=80, signal_events=40, process_events={"hpm": 12}, chunk_events=80, workers=2)
@@ -55,7 +55,7 @@ def test_ttbar_tree_loads_into_regression_inputs(ttbar_files):
 
 def test_ttbar_card_physics(ttbar_files):
     directory = ttbar_files[0].parent
-    checks = ttbar.sanity(load_by_process(directory, chunk_plan(TTBAR, 1), "events", ttbar.CARD_BRANCHES))
+    checks = TTBAR.sanity(load_by_process(directory, chunk_plan(TTBAR, 1), "events", TTBAR.CARD_BRANCHES))
     value = {name: v for name, (v, _) in checks.items()}
     assert abs(value["hadronic W mass from matched reco jets, median [GeV]"] - 80.4) < 10
     assert abs(value["truth top mass, median [GeV]"] - 172.5) < 3
@@ -92,9 +92,9 @@ def test_anomaly_filter_and_mixture(anomaly_files):
 
 
 def test_anomaly_signal_multiplicities_differ_as_expected(anomaly_files):
-    data = load_by_process(anomaly_files[0].parent, chunk_plan(ANOMALY, 1), "events", anomaly.CARD_BRANCHES)
-    bkg = anomaly.multiplicities(merged(data, anomaly.BACKGROUND))  # weighted SM mixture
-    sig = {p: anomaly.multiplicities(data[p]) for p in anomaly.SIGNALS}
+    data = load_by_process(anomaly_files[0].parent, chunk_plan(ANOMALY, 1), "events", ANOMALY.CARD_BRANCHES)
+    bkg = multiplicities(merged(data, BACKGROUND))  # weighted SM mixture
+    sig = {p: multiplicities(data[p]) for p in SIGNALS}
     assert sig["A4l"]["leptons"] > bkg["leptons"] + 1.0  # four leptons
     assert sig["LQ"]["btags"] > bkg["btags"] + 0.5  # two b quarks
     assert sig["h0"]["leptons"] > bkg["leptons"]  # a tau pair passing a lepton filter
@@ -104,8 +104,8 @@ def test_anomaly_signal_multiplicities_differ_as_expected(anomaly_files):
 def test_toy_momentum_conservation_and_inputs(tmp_path):
     cfg = ToyGenerator(events=4000, chunk_events=1000, workers=2)
     files = generate(cfg, seed=2, root=tmp_path, progress=False)
-    data = load_by_process(files[0].parent, chunk_plan(cfg, 2), "events", toy.CARD_BRANCHES)
-    checks = {k: v for k, (v, _) in toy.sanity(data).items()}
+    data = load_by_process(files[0].parent, chunk_plan(cfg, 2), "events", cfg.CARD_BRANCHES)
+    checks = {k: v for k, (v, _) in cfg.sanity(data).items()}
     assert checks["max abs(m(b l nu) - m(top)) [GeV]"] < 1e-6
     assert abs(checks["top mass, median [GeV]"] - 172.5) < 0.5
     cols = read_columns(files, "events", {f"{p}_{c}": f"{p}_{c}" for p in ("b", "lep") for c in ("px", "py", "pz", "e")}

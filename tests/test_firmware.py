@@ -3,24 +3,24 @@
 import pytest
 
 from trigger.errors import TriggerError
-from trigger.firmware import hls_config
-from trigger.models import build_model
+from trigger.firmware import Settings
+from trigger.firmware.project import hls_config
 from trigger.spec import spec_from_dict
+from trigger.tasks import task_of
 
 from conftest import tiny_spec
 
 
 @pytest.fixture(scope="module")
 def model():
-    spec = spec_from_dict(tiny_spec())
-    return build_model(spec, 7, 3, quantized=True)
+    return task_of(spec_from_dict(tiny_spec())).build(7, 3, quantized=True)
 
 
 def test_config_follows_spec(model):
     raw = tiny_spec(input={"precision": "ap_fixed<12,4>"},
                     firmware={"reuse_factor": 2, "strategy": "Resource",
                               "layers": {"dense_2": {"Precision": {"result": "ap_fixed<20,8>"}}}})
-    config = hls_config(spec_from_dict(raw), model, "Vitis")
+    config = hls_config(model, Settings.of(spec_from_dict(raw), "Vitis"))
     assert config["Model"]["Strategy"] == "Resource"
     assert config["Model"]["ReuseFactor"] == 2
     layers = config["LayerName"]
@@ -35,4 +35,4 @@ def test_config_follows_spec(model):
 def test_unknown_layer_override_is_named(model):
     raw = tiny_spec(firmware={"layers": {"dense_9": {"ReuseFactor": 4}}})
     with pytest.raises(TriggerError, match=r"firmware\.layers\.dense_9: no such layer"):
-        hls_config(spec_from_dict(raw), model, "Vivado")
+        hls_config(model, Settings.of(spec_from_dict(raw), "Vivado"))

@@ -100,17 +100,13 @@ def test_training_writes_documented_artifacts(tiny_project):
 
 def test_overflow_audit_counts_activation_clipping(tiny_project):
     """relu_1 saturations = dense_1 outputs that round above the ufixed<6,0> maximum, counted independently."""
-    from trigger.data.preprocess import Preprocessing
-    from trigger.models import load_model
-    from trigger.train import load_test_sample
-    from trigger.verify.compare import keras_layer_outputs
+    from trigger.trained import Trained
+    from trigger.verify import keras_layer_outputs
 
     assert run_cli("synth", "models/tiny") == 0
     audit = json.loads((tiny_project / "models/tiny/metrics.json").read_text())["overflow"]
-    trained = tiny_project / "models/tiny/trained"
-    sample = load_test_sample(trained)
-    x = Preprocessing.load(trained / "preprocessing.json").apply(sample.x)
-    dense_1 = keras_layer_outputs(load_model(trained, "model"), x)["dense_1"]
+    trained = Trained.load(load_spec(tiny_project / "models/tiny/spec.yml"))
+    dense_1 = keras_layer_outputs(trained.model, trained.x)["dense_1"]
     assert audit["relu_1"]["saturated"] == int((np.round(dense_1 * 64) > 63).sum())  # RND_CONV, then SAT
     assert audit["relu_1"]["range"] == [0.0, 1 - 2**-6] and audit["relu_1"]["clip_in_keras"] is True
     assert audit["dense_1"]["saturated"] == 0 and audit["dense_1"]["clip_in_keras"] is False

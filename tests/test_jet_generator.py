@@ -3,11 +3,11 @@
 import numpy as np
 import pytest
 
-from trigger.data.generate import cache_key, generate
-from trigger.data.jets import FEATURES, KINEMATICS, sanity
 from trigger.data.reader import read_columns
-from trigger.data.rootio import read_metadata
-from trigger.spec import JetGenerator
+from trigger.generators import JetGenerator, cache_key, chunk_plan, generate
+from trigger.generators.card import load_by_process
+from trigger.generators.jets import FEATURES, KINEMATICS
+from trigger.rootio import read_metadata
 
 CFG = JetGenerator(events=40, chunk_events=20, workers=2)
 
@@ -40,10 +40,7 @@ def test_card_sanity_soft_drop_mass_peaks(generated):
     root, files = generated
     card = (files[0].parent / "card.md").read_text()
     assert "## Sanity checks" in card and (files[0].parent / "distributions.png").is_file()
-    from trigger.data.card import load_by_process
-    from trigger.data.generate import chunk_plan
-
-    checks = sanity(load_by_process(files[0].parent, chunk_plan(CFG, 3), "events", ["mass_mmdt"]))
+    checks = CFG.sanity(load_by_process(files[0].parent, chunk_plan(CFG, 3), "events", ["mass_mmdt"]))
     mass = {name.split()[0]: value for name, (value, _) in checks.items()}
     assert 60 < mass["W"] < 100 and 70 < mass["Z"] < 110 and 130 < mass["t"] < 200
     assert mass["q"] < 50

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from trigger.verify import rates
+from trigger.tasks import rates
 
 
 def test_threshold_is_a_score_value_with_weighted_fraction_above_at_most_target():

@@ -6,7 +6,7 @@ import pytest
 import uproot
 
 from trigger.data.reader import feature_names, read_columns
-from trigger.data.rootio import write_tree
+from trigger.rootio import write_tree
 from trigger.errors import TriggerError
 from trigger.spec import CollectionSpec
 

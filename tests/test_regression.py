@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from conftest import run_cli, run_with_firmware_headers
-from trigger.verify import regression
+from trigger.tasks import regression
 
 TOY_INPUTS = [f"{p}_{c}" for p in ("b", "lep") for c in ("px", "py", "pz", "e")] + ["met_px", "met_py"]
 
@@ -143,7 +143,7 @@ def test_target_presets_and_spec_errors():
 
 
 def test_missing_target_branch_is_named(tmp_path, capsys, monkeypatch):
-    from trigger.data.rootio import write_tree
+    from trigger.rootio import write_tree
 
     write_tree(tmp_path / "events.root", "t", {f: np.ones(50, np.float32) for f in TOY_INPUTS})
     spec = toy_spec() | {"data": {"files": ["../../events.root"], "tree": "t", "features": {f: f for f in TOY_INPUTS}}}

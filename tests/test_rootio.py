@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from trigger.data.reader import read_columns
-from trigger.data.rootio import read_metadata, write_tree
+from trigger.rootio import read_metadata, write_tree
 from trigger.errors import TriggerError
 
 

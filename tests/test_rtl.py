@@ -1,45 +1,32 @@
-"""The RTL twin (trigger/rtl): ap_fixed semantics of the graph, the da4ml trace of every cast,
+"""The RTL twin (trigger/rtl): the da4ml trace of every cast,
 the numpy emulator against the csim, and the whole flow on the tiny model: Icarus simulation
 at 0 LSB, latency equal to da4ml's pipeline depth, yosys resources, a wrong weight caught."""
 
 import json
 import shutil
+from dataclasses import replace
 
 import numpy as np
 import pytest
 
 from conftest import run_cli
 from trigger.errors import ToolMissing, TriggerError
+from trigger.emulate import Emulator
+from trigger.firmware import FirmwareProject, read_test_vectors
 from trigger.rtl import flow, simulate, yosys
-from trigger.rtl.emulator import Emulator
-from trigger.rtl.graph import Fixed, Graph, Step, annotate, cast
+from trigger.fixed import FixedType
+from trigger.firmware import Graph, Step, annotate
 
 
-@pytest.mark.parametrize("rounding, expected", [
-    ("TRN", [0, 1, 2, -1, -2, 0]),
-    ("RND", [1, 2, 3, 0, -1, 0]),
-    ("RND_CONV", [0, 2, 2, 0, -2, 0]),  # ties to even
-])
-def test_cast_rounds_like_ap_fixed(rounding, expected):
-    fmt = Fixed(8, 8, True, rounding, "WRAP")
-    assert cast([0.5, 1.5, 2.5, -0.5, -1.5, 0.25], fmt).tolist() == expected
-
-
-@pytest.mark.parametrize("overflow, expected", [("WRAP", [-128, 127, 56]), ("SAT", [127, -128, -128]),
-                                               ("SAT_SYM", [127, -127, -127])])
-def test_cast_overflows_like_ap_fixed(overflow, expected):
-    assert cast([128, -129, -200], Fixed(8, 8, True, "TRN", overflow)).tolist() == expected
-
-
-def _one_cast_graph(fmt: Fixed) -> Graph:
-    src = Fixed(10, 4, True)  # every value of the input grid is tried
+def _one_cast_graph(fmt: FixedType) -> Graph:
+    src = FixedType(10, 4, True)  # every value of the input grid is tried
     return annotate(Graph("cast", [Step("x", "input", (), src, 1), Step("y", "linear", ("x",), fmt, 1)]))
 
 
 @pytest.mark.parametrize("fmt", [
-    Fixed(6, 2, True, "RND_CONV", "SAT"), Fixed(6, 2, True, "RND", "WRAP"), Fixed(5, 1, False, "RND_CONV", "SAT"),
-    Fixed(7, 3, True, "TRN", "SAT_SYM"), Fixed(4, 4, True, "RND_CONV", "WRAP"),
-], ids=str)
+    FixedType(6, 2, True, "RND_CONV", "SAT"), FixedType(6, 2, True, "RND", "WRAP"), FixedType(5, 1, False, "RND_CONV", "SAT"),
+    FixedType(7, 3, True, "TRN", "SAT_SYM"), FixedType(4, 4, True, "RND_CONV", "WRAP"),
+], ids=lambda fmt: fmt.spelled)
 def test_traced_cast_equals_numpy_cast_on_every_input(fmt):
     """da4ml has no RND_CONV: the twin builds it from an offset and the tie bit. Exhaustive check."""
     from trigger.rtl.twin import trace
@@ -51,7 +38,7 @@ def test_traced_cast_equals_numpy_cast_on_every_input(fmt):
 
 
 def test_unsupported_layer_is_named(tiny_project):
-    from trigger.rtl.graph import from_hls
+    from trigger.firmware import from_hls
 
     class Layer:
         name, class_name, inputs, attributes = "sm", "Softmax", ["x"], {}
@@ -68,6 +55,13 @@ def test_unsupported_layer_is_named(tiny_project):
                            "get_layers": lambda self: [Layer()]})()
     with pytest.raises(TriggerError, match="layer 'sm' \\(Softmax\\) has no RTL-twin equivalent"):
         from_hls(model, "m")
+
+
+def _trained(root):
+    from trigger.spec import load_spec
+    from trigger.trained import Trained
+
+    return Trained.load(load_spec(root / "models" / "tiny" / "spec.yml"))
 
 
 @pytest.fixture
@@ -128,18 +122,19 @@ def test_a_stale_twin_is_not_used(tiny_rtl):
 def test_a_wrong_weight_is_caught_with_its_layer(tiny_rtl, tmp_path):
     """One weight of the first layer moved by one LSB: the simulation must differ from the csim,
     name the first differing output and the layer where the graphs part, in LSBs."""
-    from trigger.spec import load_spec
-
-    spec = load_spec(tiny_rtl / "models" / "tiny" / "spec.yml")
-    hls_model, graph = flow.converted_graph(spec, "Vitis", tmp_path / "hls")
-    x, csim = flow.csim_vectors(tiny_rtl / "hls_projects" / "tiny" / "Vitis", "tiny")
+    trained = _trained(tiny_rtl)
+    project = FirmwareProject.of(trained, "Vitis", tmp_path / "hls")
+    graph, spec = project.graph, trained.spec
+    x, csim = read_test_vectors(tiny_rtl / "hls_projects" / "tiny" / "Vitis", "tiny")
     first = graph.steps[1]
     assert first.op == "dense"
     column = int(np.argmax(np.abs(first.weight[0])))  # a live connection of input 0
-    wrong = graph.with_weight(first.name, (0, column), 1)
+    weight = first.weight.copy()
+    weight[0, column] += first.meta["weight_lsb"]  # one LSB of weight_t: products stay on the accumulator grid
+    wrong = annotate(Graph(graph.name, [replace(s, weight=weight) if s is first else replace(s) for s in graph.steps]))
     assert wrong.fingerprint() != graph.fingerprint()
     twin = flow.build(wrong, tmp_path / "rtl", spec.firmware.part, spec.firmware.clock_period_ns)
-    result = flow.check(twin, tmp_path / "rtl", x, csim, lambda xs: flow.csim_layers(hls_model, xs))
+    result = flow.check(twin, tmp_path / "rtl", x, csim, project.trace)
     assert result["mismatches"] > 0 and result["exact_fraction"] < 1.0
     assert result["latency_cycles"] is None and result["ii_cycles"] is None
     mismatch = result["first_mismatch"]
@@ -150,11 +145,8 @@ def test_a_wrong_weight_is_caught_with_its_layer(tiny_rtl, tmp_path):
 
 
 def test_emulator_equals_csim_on_every_event(tiny_rtl, tmp_path):
-    from trigger.spec import load_spec
-
-    spec = load_spec(tiny_rtl / "models" / "tiny" / "spec.yml")
-    _, graph = flow.converted_graph(spec, "Vitis", tmp_path)
-    x, csim = flow.csim_vectors(tiny_rtl / "hls_projects" / "tiny" / "Vitis", "tiny")
+    graph = FirmwareProject.of(_trained(tiny_rtl), "Vitis", tmp_path / "hls").graph
+    x, csim = read_test_vectors(tiny_rtl / "hls_projects" / "tiny" / "Vitis", "tiny")
     assert np.array_equal(Emulator(graph)(x), csim)
     layers = Emulator(graph).layers(x[:5])
     assert list(layers) == [s.name for s in graph.steps]
@@ -193,21 +185,17 @@ def test_bench_compares_emulator_and_csim_on_the_same_events(capsys, tiny_projec
 def test_products_off_the_accumulator_grid_truncate_like_hls4ml(tiny_project, tmp_path):
     """A narrow accum_t (fewer fraction bits than input x weight) makes hls4ml truncate every
     product before the sum: the emulator and the traced twin must do the same, bit for bit."""
-    from trigger.data.preprocess import Preprocessing
     from trigger.rtl.twin import trace
-    from trigger.spec import load_spec
-    from trigger.train import load_test_sample
 
-    spec = load_spec(tiny_project / "models" / "tiny" / "spec.yml")
-    spec.firmware.layers["dense_1"] = {"Precision": {"accum": "ap_fixed<20,8>"}}
-    hls_model, graph = flow.converted_graph(spec, "Vitis", tmp_path / "hls")
+    trained = _trained(tiny_project)
+    trained.spec.firmware.layers["dense_1"] = {"Precision": {"accum": "ap_fixed<20,8>"}}
+    project = FirmwareProject.of(trained, "Vitis", tmp_path / "hls")
+    graph = project.graph
     dense = graph.step("dense_1")
     assert dense.accum.frac == 12 and not dense.exact_products
-    trained = tiny_project / "models" / "tiny" / "trained"
-    x = Preprocessing.load(trained / "preprocessing.json").apply(load_test_sample(trained).x)
-    hls_model.compile()
-    csim = np.asarray(hls_model.predict(np.ascontiguousarray(x)), np.float64).reshape(len(x), -1)
+    x = trained.x
+    csim = project.predict(x)
     assert np.array_equal(Emulator(graph)(x), csim)
     assert np.array_equal(trace(graph, 3).predict(x), csim)
-    exact = flow.converted_graph(load_spec(tiny_project / "models" / "tiny" / "spec.yml"), "Vitis", tmp_path / "exact")[1]
+    exact = FirmwareProject.of(_trained(tiny_project), "Vitis", tmp_path / "exact").graph
     assert not np.array_equal(Emulator(exact)(x), csim)  # the truncation matters on this sample

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from trigger import score_weights
+from trigger.tasks import Anomaly, score_weights
 from trigger.errors import TriggerError
 from trigger.spec import AnomalySpec
 
@@ -11,6 +11,8 @@ FEATURES = ["a", "b", "c"]
 
 
 class FakeSpec:
+    name = "ae"
+
     def __init__(self, **anomaly):
         self.anomaly = AnomalySpec(process_branch="p", processes=["x", "y"], signals=["y"], residual_bits=8,
                                    residual_integer=1, **anomaly)
@@ -43,5 +45,6 @@ def test_bad_manual_weights_are_named(weights, message):
 
 
 def test_missing_weights_file_is_named(tmp_path):
-    with pytest.raises(TriggerError, match="score_weights.json.*retrain"):
-        score_weights.load(tmp_path, "quantized", FEATURES)
+    trained = type("Trained", (), {"directory": tmp_path, "score_weights": None})()
+    with pytest.raises(TriggerError, match="score_weights.json: anomaly score weights missing; retrain"):
+        Anomaly(FakeSpec()).weights(trained, "quantized")

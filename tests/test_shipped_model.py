@@ -1,7 +1,7 @@
-"""The committed models: csim equals the quantized Keras outputs (logits, anomaly score, regressed
-momenta, latent)
-at 0 LSB on every test event, on both backends, and each committed metrics.json is what the
-harness measures today."""
+"""The committed models, re-run: csim equals the quantized Keras outputs (logits, anomaly score,
+regressed momenta, latent) at 0 LSB on every test event, on both backends; each committed
+metrics.json is what the harness measures today; the bundles check themselves. (What can be
+checked by reading the committed files alone is in test_artifacts.py.)"""
 
 import json
 import re
@@ -14,7 +14,6 @@ import pytest
 from conftest import REPO, run_cli
 
 SHIPPED = ["jet_tagger", "anomaly_ae", "jet_compression", "top_regression", "top_toy"]
-CONTRACT = {"model", "task", "events", "csim", "metrics", "overflow", "budget"}
 
 
 @pytest.fixture(scope="module", params=SHIPPED)
@@ -50,21 +49,6 @@ def test_csim_bit_exact_on_every_event(shipped):
         assert csim["max_lsb_diff"] == 0
         assert csim["first_diverging_layer"] is None
         assert fresh["backends"][backend]["metrics"] == fresh["metrics"]["quantized"]
-
-
-def test_committed_metrics_follow_contract(shipped):
-    _, _, committed, _ = shipped
-    assert CONTRACT <= set(committed)
-    assert committed["csim"]["exact_fraction"] == 1.0
-    assert set(committed["csim"]) >= {"backend", "exact_fraction", "max_lsb_diff", "first_diverging_layer"}
-    assert set(committed["metrics"]) == {"float", "quantized", "csim"}
-    for layer in committed["overflow"].values():
-        assert set(layer) >= {"saturated", "range"}
-    budget = committed["budget"]
-    assert isinstance(budget["pass"], bool)
-    for name in ("latency_ns", "latency_cycles", "ii_cycles", "dsp", "lut", "ff", "bram"):
-        assert budget[name]["source"] in ("vivado", "rtl", "estimate")
-        assert set(budget[name]) >= {"value", "limit", "source"}
 
 
 def test_committed_metrics_reproduce(shipped):
@@ -114,13 +98,6 @@ def test_regression_reports_every_component(shipped):
     assert "OUTPUT_SHIFT = 8;" in (root / "hls_projects" / name / "Vivado/firmware" / f"{name}_units.h").read_text()
 
 
-def test_jet_tagger_trained_on_enough_jets():
-    record = json.loads((REPO / "models/jet_tagger/trained/training.json").read_text())
-    assert min(record["train_per_class"].values()) >= 20000
-    for name in SHIPPED:
-        assert (REPO / "models" / name / "trained/test_sample.npz").stat().st_size <= 1 << 20
-
-
 @pytest.fixture(scope="module")
 def bundle(shipped):
     """`trigger export` of the freshly synthesised shipped model: hls_projects/<name>/bundle/."""
@@ -152,7 +129,7 @@ def test_emulator_library_matches_vectors_and_catches_one_flipped_bit(bundle, tm
 
 def test_hls_testbench_fails_on_a_corrupted_expected_output(bundle, tmp_path):
     """The generated testbench, compiled with g++ against the HLS headers hls4ml ships, exits 1 on any difference."""
-    from trigger.bundle import testbench
+    from trigger.firmware import testbench
 
     name, path = bundle
     tb = path / "tb_data"
@@ -196,7 +173,7 @@ def test_bundle_port_table_matches_the_generated_cpp_signature(bundle):
 
 
 def test_hex_vectors_are_the_tb_data_events(bundle):
-    from trigger.bundle.vectors import unpack
+    from trigger.fixed import unpack
 
     name, path = bundle
     ports = json.loads((path / "interface.json").read_text())
@@ -221,20 +198,3 @@ def test_rtl_flow_reproduces_the_committed_twin(shipped):
     committed = json.loads((REPO / "models" / name / "rtl.json").read_text())
     for key in ("graph_sha256", "emulator", "simulation", "synthesis", "timing", "figures"):
         assert fresh[key] == committed[key], key
-
-
-@pytest.mark.parametrize("name", SHIPPED)
-def test_committed_rtl_twin_matches_the_csim_and_labels_its_figures(name):
-    """`make rtl` results as committed: every test event bit-exact, latency = da4ml depth, and
-    metrics.json carrying exactly these figures, labelled rtl, for this graph."""
-    report = json.loads((REPO / "models" / name / "rtl.json").read_text())
-    metrics = json.loads((REPO / "models" / name / "metrics.json").read_text())
-    sim = report["simulation"]
-    assert sim["mismatches"] == 0 and sim["exact_fraction"] == 1.0 and sim["events"] == metrics["events"]
-    assert sim["latency_cycles"] == sim["valid_latency_cycles"] == sim["pipeline_depth"] and sim["ii_cycles"] == 1
-    assert report["emulator"]["exact_fraction"] == 1.0
-    assert metrics["backends"][metrics["csim"]["backend"]]["graph_sha256"] == report["graph_sha256"]
-    assert metrics["rtl"]["figures"] == report["figures"]
-    assert all(f["source"] == "rtl" for f in report["figures"].values()) and report["timing"]["source"] == "estimate"
-    for quantity in ("latency_cycles", "ii_cycles", "lut", "ff", "dsp", "bram"):
-        assert metrics["budget"][quantity]["source"] == "rtl"

@@ -1,4 +1,4 @@
-"""Atomic writes: an interrupted run leaves the previous file or directory intact.
+"""Atomic writes: an interrupted run leaves the previous file or directory intact; JSON is strict.
 
 Files go to a temporary sibling and are renamed into place. Directories are built in a
 temporary sibling and swapped in with two renames once complete.
@@ -7,6 +7,8 @@ temporary sibling and swapped in with two renames once complete.
 from __future__ import annotations
 
 import contextlib
+import json
+import math
 import os
 import shutil
 import tempfile
@@ -35,6 +37,21 @@ def write_bytes(path: Path, data: bytes) -> None:
 
 def write_text(path: Path, text: str) -> None:
     write_bytes(path, text.encode())
+
+
+def write_json(path: Path, data, sort_keys: bool = False) -> None:
+    """Strict JSON (a NaN or infinity, which JSON cannot hold, becomes null), one-space indent, final newline."""
+    write_text(path, json.dumps(_finite(data), indent=1, sort_keys=sort_keys, allow_nan=False) + "\n")
+
+
+def _finite(value):
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value
 
 
 @contextlib.contextmanager

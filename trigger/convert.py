@@ -13,8 +13,6 @@ Writes hls_projects/<name>/<backend>/, hls_projects/<name>/bundle/ and <out>/met
 
 from __future__ import annotations
 
-import copy
-import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,20 +20,18 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-import trigger.keras2  # noqa: F401
-from trigger import budget as budget_mod
-from trigger.atomic import atomic_dir, remove_stale, write_text
-from trigger.bundle import interface, testbench
-from trigger.bundle.export import export
-from trigger.data.preprocess import Preprocessing
+from trigger.atomic import write_text
+from trigger.bundle import export
+from trigger.data import Preprocessing, read_columns
 from trigger.errors import TriggerError
-from trigger.firmware import finish_project, merge_config, projects_root, require_gxx, synthesize
+from trigger.firmware import FirmwareProject, Settings, projects_root, require_gxx
 from trigger.fixed import FixedType
 from trigger.keras2 import keras
-from trigger.spec import FirmwareSpec, InputSpec
-from trigger.verify import compare as cmp
-from trigger.verify import overflow, plots
-from trigger.verify.harness import run_csim, write_test_vectors
+from trigger.models import custom_objects
+from trigger.report import load_budget
+from trigger.report import metrics as report_file
+from trigger.spec import FirmwareSpec, InputSpec, feature_names, load_mapping, read_yaml
+from trigger.verify import Reference, csim_scatter, describe, record_interface, run
 
 HLS_YAML_KEYS = {"HLSConfig", "Part", "ClockPeriod", "Backend", "IOType", "ProjectName", "OutputDir", "KerasModel",
                  "KerasJson", "KerasH5", "InputData", "OutputPredictions"}
@@ -66,10 +62,7 @@ class ConvertOptions:
 # --------------------------------------------------------------------------- the user's files
 def load_user_model(keras_file: Path | None = None, json_file: Path | None = None, weights: Path | None = None):
     """Keras model from .h5/.keras, or architecture JSON + weights; QKeras layers are understood."""
-    from qkeras.utils import _add_supported_quantized_objects
-
-    objects: dict = {}
-    _add_supported_quantized_objects(objects)
+    objects = custom_objects()
     if keras_file is not None:
         path = Path(keras_file)
         _exists(path, "Keras model")
@@ -130,9 +123,6 @@ def load_sample(n_features: int, npy: Path | None = None, root: list[Path] | Non
         return np.asarray(x, np.float64), [f"x{i}" for i in range(n_features)], {}
     if not root or mapping is None:
         raise TriggerError("give an input sample: --input SAMPLE.npy, or --root FILE.root with --mapping MAPPING.yml")
-    from trigger.data.reader import feature_names, read_columns
-    from trigger.spec import load_mapping
-
     m = load_mapping(mapping)
     names = feature_names(m.features)
     if len(names) != n_features:
@@ -146,8 +136,6 @@ def load_hls_config(path: Path | None) -> dict:
     """An hls4ml config: either a full hls4ml project YAML (with HLSConfig) or the HLSConfig block itself."""
     if path is None:
         return {}
-    from trigger.spec import read_yaml
-
     raw = read_yaml(Path(path), "hls4ml config") or {}
     if not isinstance(raw, dict):
         raise TriggerError(f"{path}: must be a mapping (hls4ml config)")
@@ -164,17 +152,11 @@ def load_hls_config(path: Path | None) -> dict:
     return {"HLSConfig": raw}
 
 
-def hls_config(model, options: ConvertOptions, user: dict) -> dict:
-    import hls4ml
-
-    config = hls4ml.utils.config_from_keras_model(model, granularity="name", backend=options.backend,
-                                                  default_precision=options.input_precision)
-    first = next(iter(config["LayerName"]))
-    config["LayerName"][first]["Precision"]["result"] = options.input_precision
-    for layer in config["LayerName"].values():
-        layer["Trace"] = True  # csim-only: lets the harness name the first diverging layer
-    merge_config(config, copy.deepcopy(user.get("HLSConfig", {})))
-    return config
+def settings(options: ConvertOptions, user: dict) -> Settings:
+    """Firmware settings from the options; a full hls4ml project YAML's Backend, Part and ClockPeriod win."""
+    return Settings(options.name, user.get("Backend", options.backend), user.get("Part", options.part),
+                    user.get("ClockPeriod", options.clock_ns), options.input_precision, options.input_precision,
+                    hls_config=user.get("HLSConfig", {}))
 
 
 # --------------------------------------------------------------------------- the run
@@ -233,79 +215,55 @@ def tolerance_metrics(reference: np.ndarray, csim: np.ndarray, tolerance: float)
     return out
 
 
-def convert(model, raw_x: np.ndarray, feature_names: list[str], units: dict, options: ConvertOptions, user_config: dict,
-            limits: dict, out_dir: Path, regenerate: str = "trigger convert", log=print) -> dict:
+def convert(model, raw_x: np.ndarray, features: list[str], units: dict, options: ConvertOptions, user_config: dict,
+            budget: Path | None, out_dir: Path, regenerate: str = "trigger convert", log=print) -> dict:
     """Project, csim harness, metrics.json and bundle for a user model; returns the report."""
-    import hls4ml
-
     require_gxx()
     check_convertible(model)
     quantized = is_quantized(model)
-    reference = "quantized" if quantized else "float"
-    backend = user_config.get("Backend", options.backend)
-    pre = Preprocessing(feature_names, [0] * len(feature_names), options.input_precision, options.saturation)
+    reference_name = "quantized" if quantized else "float"
+    drop_names = ("max_lsb_diff",) if quantized else ("max_abs_diff", "outside_tolerance")
+    limits = load_budget(budget, drop_names) if budget else {}
+    firmware = settings(options, user_config)
+    pre = Preprocessing(features, [0] * len(features), options.input_precision, options.saturation)
     x = pre.apply(raw_x[: options.events], "input sample")
-    probe = layer_probe(model)
-    keras_layers = cmp.keras_layer_outputs(probe, x)
-    keras_out = np.asarray(model.predict(x, batch_size=4096, verbose=0), np.float64).reshape(len(x), -1)
+    reference = Reference.of(model, x, pre.scaled(raw_x[: options.events]), probe=layer_probe(model))
 
-    final = projects_root() / options.name / backend
-    remove_stale(final.parent)
-    with atomic_dir(final) as tmp:
-        config = hls_config(model, options, user_config)
-        hls_model = hls4ml.converters.convert_from_keras_model(
-            model, hls_config=config,
-            output_dir=str(tmp), project_name=options.name, backend=backend, io_type="io_parallel",
-            part=user_config.get("Part", options.part), clock_period=user_config.get("ClockPeriod", options.clock_ns),
-            write_weights_txt=False)
-        in_type = FixedType.of(hls_model.get_input_variables()[0].type.precision)
-        if in_type != FixedType.parse(options.input_precision):
-            raise TriggerError(f"hls4ml config: input type {in_type} differs from --input-precision {options.input_precision}; use one")
-        csim_out, output_type, agreement = run_csim(hls_model, x, keras_out, keras_layers, trace=quantized)
-        audit = overflow.audit(hls_model, keras_layers, pre.scaled(raw_x[: options.events]))
-        figures = budget_mod.estimate(hls_model, float(hls_model.config.get_config_value("ClockPeriod")), 1)
-        write_test_vectors(tmp, x, csim_out)
-        meanings_in = [(name, units.get(name, "as the sample")) for name in feature_names]
-        meanings_out = [(f"output {j} of {options.name}", "as the model") for j in range(csim_out.shape[1])]
-        ports = interface.describe(hls_model, meanings_in, meanings_out, len(x), options.name)
-        testbench.write(tmp, ports)
-        finish_project(tmp, final)
-    synth = synthesize(final, backend, options.name)
-    if synth.report is not None:
-        figures = budget_mod.best(figures, budget_mod.vivado_figures(synth.report))
+    def meanings(n_outputs: int):
+        return ([(name, units.get(name, "as the sample")) for name in features],
+                [(f"output {j} of {options.name}", "as the model") for j in range(n_outputs)])
 
-    csim_block = agreement.as_dict(backend, output_type)
-    close = tolerance_metrics(keras_out, csim_out, options.tolerance)
+    final = projects_root() / options.name / firmware.backend
+    result = run(lambda d: FirmwareProject(model, firmware, d), final, reference, lambda project: {}, meanings, trace=quantized)
+    backend, csim_out = result.backend, result.csim_out
+    close = tolerance_metrics(reference.outputs, csim_out, options.tolerance)
     if quantized:
-        verdict = cmp.describe(agreement, backend)
-        drops = {"max_lsb_diff": float(agreement.max_lsb_diff)}
+        verdict = describe(result.agreement, backend)
+        drops = {"max_lsb_diff": float(result.agreement.max_lsb_diff)}
+        headline = {"metric": "events bit-exact", "float": 1.0, "csim": result.agreement.exact_fraction}
     else:
         verdict = (f"{backend}: csim within {options.tolerance:g} of float Keras on {close['within_tolerance_fraction']:.2%} of "
                    f"{len(x)} events (max |diff| {close['max_abs_diff']:.4g}); float models are not bit-exact")
         drops = {"max_abs_diff": close["max_abs_diff"], "outside_tolerance": 1 - close["within_tolerance_fraction"]}
-    interface.write(final, ports, figures, verdict)
+        headline = {"metric": f"within {options.tolerance:g}", "float": 1.0, "csim": close["within_tolerance_fraction"]}
     log(verdict)
-    recommendations = recommend_precisions(audit)
-    report = {
-        "model": options.name, "task": "conversion", "reference": reference, "events": int(len(x)),
-        "csim": csim_block,
-        "metrics": {reference: _summary(keras_out), "csim": {**_summary(csim_out), "vs_keras": close}},
-        "overflow": audit,
-        "recommended_precisions": recommendations,
-        "budget": budget_mod.evaluate(figures, drops, limits),
-        "figures": figures, "metric_drops": drops, "synthesis": synth.message, "project": str(final),
-    }
+    entry = report_file.backend_entry(result, {**_summary(csim_out), "vs_keras": close}, drops, headline)
+    recommendations = recommend_precisions(result.overflow)
+    report = report_file.assemble(options.name, "conversion", len(x), {reference_name: _summary(reference.outputs)},
+                                  result.overflow, {backend: entry}, limits, None, reference=reference_name,
+                                  recommended_precisions=recommendations)
+    record_interface(result, entry["figures"], verdict)
     out_dir = Path(out_dir)
-    write_text(out_dir / "metrics.json", json.dumps(report, indent=1) + "\n")
+    report_file.write(out_dir, report)
     if quantized:
-        plots.csim_scatter(out_dir / "plots" / f"csim_vs_keras_{backend}.png", keras_out, csim_out, output_type.lsb, backend,
-                           agreement.exact_fraction)
-    write_recommendations(out_dir / "recommended_hls_config.yml", recommendations, config["LayerName"], log)
+        csim_scatter(out_dir / "plots" / f"csim_vs_keras_{backend}.png", reference.outputs, csim_out, result.output_type.lsb,
+                     backend, result.agreement.exact_fraction)
+    write_recommendations(out_dir / "recommended_hls_config.yml", recommendations, result.config_layers, log)
     export(final, projects_root() / options.name / "bundle", regenerate, log)
     return report
 
 
-def write_recommendations(path: Path, recommendations: dict, layers: dict, log=print) -> None:
+def write_recommendations(path: Path, recommendations: dict, layers: list[str], log=print) -> None:
     """The layers that saturated, widened, as an hls4ml config to pass back; the input type is an option instead."""
     input_layer = next(iter(recommendations))  # the audit walks the graph from its Input layer
     changes = {}

@@ -1,10 +1,9 @@
 """Model builders: the QKeras network that becomes firmware, and its float twin.
 
 Layer names are fixed (`dense_1`, `relu_1`, ..., `logits`; `outputs`, `outputs_q` for a
-regressor; `latent`, `reconstruction` for autoencoders; `residual`, `squared`, `score` for
-the anomaly score) because they become
-the names in the HLS project, the per-layer precision overrides in the spec and the
-overflow audit. A classifier's trigger output is the logits; softmax exists only offline.
+regressor; `latent`, `reconstruction` for autoencoders) because they become the names in the
+HLS project, the per-layer precision overrides in the spec and the overflow audit. The
+firmware heads built on top of these (encoder, anomaly score) belong to the tasks.
 """
 
 from __future__ import annotations
@@ -15,11 +14,11 @@ from pathlib import Path
 
 import numpy as np
 
-import trigger.keras2  # noqa: F401  (Keras 2 before QKeras)
+from trigger.atomic import write_bytes, write_json
 from trigger.errors import TriggerError
 from trigger.keras2 import keras
 from trigger.fixed import FixedType
-from trigger.spec import ModelSpec, Spec
+from trigger.spec import ModelSpec
 
 INPUT_NAME = "inputs"  # 'input' is reserved in hls4ml
 
@@ -29,11 +28,13 @@ def quantizer(bits: int, integer: int) -> str:
     return f"quantized_bits({bits},{integer},alpha=1)"
 
 
-def build_model(spec: Spec, n_in: int, n_out: int, quantized: bool) -> keras.Model:
-    """The trainable network: an MLP classifier (logits) or an autoencoder (reconstruction)."""
-    if spec.model.kind == "mlp":
-        return _mlp(spec, n_in, n_out, quantized)
-    return _autoencoder(spec.model, n_in, FixedType.parse(spec.input.precision), quantized)
+def build_model(m: ModelSpec, input_precision: str, n_in: int, n_out: int, quantized: bool,
+                output_precision: str | None = None) -> keras.Model:
+    """The trainable network: an MLP (logits, or outputs rounded into `output_precision`) or an
+    autoencoder (reconstruction in the input type)."""
+    if m.kind == "mlp":
+        return _mlp(m, n_in, n_out, quantized, output_precision)
+    return _autoencoder(m, n_in, FixedType.parse(input_precision), quantized)
 
 
 def _layers(m: ModelSpec, quantized: bool):
@@ -65,17 +66,16 @@ def _stack(x, widths, first_index, m: ModelSpec, quantized: bool):
     return x
 
 
-def _mlp(spec: Spec, n_in: int, n_out: int, quantized: bool) -> keras.Model:
-    """Classifier: the logits. Regressor: outputs rounded (saturating) into regression.output_precision,
-    the firmware output type."""
-    m = spec.model
+def _mlp(m: ModelSpec, n_in: int, n_out: int, quantized: bool, output_precision: str | None) -> keras.Model:
+    """Classifier: the logits. Regressor: outputs rounded (saturating) into `output_precision`, the
+    firmware output type."""
     dense, activation = _layers(m, quantized)
     inputs = keras.Input((n_in,), name=INPUT_NAME)
     x = _stack(inputs, m.hidden, 1, m, quantized)
     flavour = "quantized" if quantized else "float"
-    if spec.task != "regression":
+    if output_precision is None:
         return keras.Model(inputs, dense(n_out, "logits")(x), name=flavour)
-    out_type = FixedType.parse(spec.regression.output_precision)
+    out_type = FixedType.parse(output_precision)
     out = activation("outputs_q", kind="bits", bits=out_type.width, integer=out_type.integer - 1)(dense(n_out, "outputs")(x))
     return keras.Model(inputs, out, name=f"{flavour}_regressor")
 
@@ -114,53 +114,9 @@ def decoder(model: keras.Model) -> keras.Model:
     return keras.Model(z, x, name="decoder")
 
 
-def firmware_model(spec: Spec, model: keras.Model, score_weights: np.ndarray | None = None) -> keras.Model:
-    """What becomes the HLS project: the classifier, the encoder half, or the AE with its score.
-
-    Anomaly score (one number per event, computed on chip):
-      reconstruction: sum_i w_i * q(x_i - r_i)^2, q = ap_fixed<residual_bits, residual_integer+1>,
-                      w_i powers of two (trigger/score_weights.py; all 1 when not given);
-      latent:         sum_j z_j^2 over the quantized latent of the encoder.
-    The square and the sum run in float64 on the Keras side so that they are exact.
-    """
-    if spec.task in ("classification", "regression"):
-        return model
-    if spec.task == "compression":
-        return encoder(model)
-    from qkeras import QActivation
-
-    a = spec.anomaly
-    if a.score == "latent":
-        terms = encoder(model).output
-        weights = np.ones(spec.model.latent)
-    else:
-        residual = keras.layers.Subtract(name="residual")([model.input, model.output])
-        terms = QActivation(quantizer(a.residual_bits, a.residual_integer), name="residual_q")(residual)
-        weights = np.ones(model.input.shape[-1]) if score_weights is None else score_weights
-    squared = keras.layers.Multiply(name="squared", dtype="float64")([terms, terms])
-    score = keras.layers.Dense(1, use_bias=False, trainable=False, dtype="float64", name="score")(squared)
-    fw = keras.Model(model.input, score, name="anomaly_score")
-    fw.get_layer("score").set_weights([np.asarray(weights, np.float64).reshape(-1, 1)])
-    return fw
-
-
-def squared_terms(spec: Spec, model: keras.Model, x: np.ndarray, quantized: bool) -> np.ndarray:
-    """Per-input squared residuals (events x inputs): q(x - r)^2 as on chip, or (x - r)^2 for the float model."""
-    if quantized:
-        fw = firmware_model(spec, model)
-        return keras.Model(fw.input, fw.get_layer("squared").output).predict(x, batch_size=4096, verbose=0).astype(np.float64)
-    return (x - model.predict(x, batch_size=4096, verbose=0).astype(np.float64)) ** 2
-
-
-def float_reference(spec: Spec, model: keras.Model, x: np.ndarray, score_weights: np.ndarray | None = None) -> np.ndarray:
-    """The float model's counterpart of the firmware output (logits, regression, latent or score), unquantized."""
-    if spec.task in ("classification", "regression"):
-        return model.predict(x, batch_size=4096, verbose=0).astype(np.float64)
-    if spec.task == "compression" or spec.anomaly.score == "latent":
-        z = encoder(model).predict(x, batch_size=4096, verbose=0).astype(np.float64)
-        return z if spec.task == "compression" else np.sum(z**2, axis=1, keepdims=True)
-    weights = np.ones(x.shape[1]) if score_weights is None else score_weights
-    return np.sum(weights * squared_terms(spec, model, x, quantized=False), axis=1, keepdims=True)
+def predict(model: keras.Model, x: np.ndarray) -> np.ndarray:
+    """A Keras model's outputs in float64 (the precision every comparison here works in)."""
+    return model.predict(x, batch_size=4096, verbose=0).astype(np.float64)
 
 
 def custom_objects() -> dict:
@@ -173,9 +129,7 @@ def custom_objects() -> dict:
 
 def save_model(model: keras.Model, directory: Path, stem: str) -> None:
     """Architecture as JSON and weights as .npz: both byte-reproducible (HDF5 embeds timestamps)."""
-    from trigger.atomic import write_bytes, write_text
-
-    write_text(directory / f"{stem}.json", json.dumps(json.loads(model.to_json()), indent=1, sort_keys=True) + "\n")
+    write_json(directory / f"{stem}.json", json.loads(model.to_json()), sort_keys=True)
     buffer = io.BytesIO()
     np.savez(buffer, **{f"w{i:03d}": w for i, w in enumerate(model.get_weights())})
     write_bytes(directory / f"{stem}_weights.npz", buffer.getvalue())

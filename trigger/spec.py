@@ -17,118 +17,11 @@ import yaml
 
 from trigger.errors import TriggerError
 from trigger.fixed import FixedType
+from trigger.generators import GENERATORS
 
 # --------------------------------------------------------------------------- generators
-# Every generator has `events` (per process/class) and `chunk_events` (per chunk file).
-@dataclass
-class DetectorSettings:
-    """Parametric reconstruction used by the ttbar and anomaly generators (trigger/data/detector.py)."""
-
-    jet_radius: float = 0.4
-    jet_eta_max: float = 4.7
-    jet_stochastic: float = 1.0  # jet pT resolution: sigma/pT = stochastic/sqrt(pT) (+) constant
-    jet_constant: float = 0.05
-    electron_resolution: float = 0.02  # sigma/pT
-    muon_resolution: float = 0.01
-    isolation_cone: float = 0.3
-    isolation_max: float = 0.15  # sum pT of other visible particles in the cone / lepton pT
-    btag_eff_b: float = 0.70
-    btag_eff_c: float = 0.10
-    btag_eff_light: float = 0.01
-    btag_eta_max: float = 2.5
-
-
-@dataclass
-class JetGenerator:
-    """Pythia8 + FastJet boosted jets, five classes, hls4ml-LHC-jet-dataset features."""
-
-    name: Literal["jets"] = "jets"
-    events: int = 30000  # jets per class
-    chunk_events: int = 1000
-    classes: list[str] = field(default_factory=lambda: ["q", "g", "W", "Z", "t"])
-    ecm_gev: float = 13000.0
-    jet_radius: float = 0.8
-    pt_min_gev: float = 800.0
-    pt_max_gev: float = 1200.0
-    eta_max: float = 2.0
-    pthat_min_gev: float = 700.0
-    pthat_max_gev: float = 1500.0
-    match_dr: float = 0.6
-    softdrop_beta: float = 0.0
-    softdrop_zcut: float = 0.1
-    mpi: bool = True
-    workers: int = 0  # 0: one per core
-
-
-@dataclass
-class TtbarGenerator:
-    """Semileptonic ttbar (e/mu + jets) at reco level with truth tops, W and neutrino."""
-
-    name: Literal["ttbar"] = "ttbar"
-    events: int = 50000  # selected events per lepton charge (processes lplus, lminus)
-    chunk_events: int = 1000
-    ecm_gev: float = 13000.0
-    lepton_pt_min_gev: float = 25.0
-    lepton_eta_max: float = 2.4
-    jet_pt_min_gev: float = 25.0
-    jet_eta_max: float = 2.4
-    min_jets: int = 4
-    detector: DetectorSettings = field(default_factory=DetectorSettings)
-    mpi: bool = True
-    workers: int = 0
-
-
-@dataclass
-class AnomalyGenerator:
-    """ADC2021-like events: SM background mixture (W, Z, ttbar, QCD) and four BSM signals."""
-
-    name: Literal["anomaly"] = "anomaly"
-    processes: list[str] = field(default_factory=lambda: ["W", "Z", "ttbar", "QCD", "A4l", "LQ", "h0", "hpm"])
-    events: int = 50000  # filtered events per background process
-    signal_events: int = 10000  # filtered events per signal process
-    process_events: dict[str, int] = field(default_factory=lambda: {"hpm": 2000})  # overrides (hpm: 0.6% pass)
-    chunk_events: int = 1000
-    ecm_gev: float = 13000.0
-    filter_lepton_pt_gev: float = 23.0  # event filter: an isolated e/mu above this ...
-    filter_ht_gev: float = 700.0  # ... or HT of jets (pT>30, |eta|<2.4) above this
-    qcd_pthat_min_gev: float = 250.0
-    electron_pt_min_gev: float = 3.0
-    electron_eta_max: float = 3.0
-    muon_pt_min_gev: float = 3.0
-    muon_eta_max: float = 2.1
-    jet_pt_min_gev: float = 15.0
-    jet_eta_max: float = 4.0
-    a_mass_gev: float = 50.0
-    lq_mass_gev: float = 80.0
-    h0_mass_gev: float = 60.0
-    hpm_mass_gev: float = 60.0
-    detector: DetectorSettings = field(default_factory=DetectorSettings)
-    mpi: bool = True
-    workers: int = 0
-
-
-@dataclass
-class ToyGenerator:
-    """Numpy toy: isotropic t -> b W -> b l nu decays of boosted tops (no Pythia)."""
-
-    name: Literal["toy"] = "toy"
-    events: int = 200000
-    chunk_events: int = 50000
-    top_pt_min_gev: float = 100.0
-    top_pt_max_gev: float = 800.0
-    top_eta_max: float = 2.5
-    top_mass_gev: float = 172.5
-    top_width_gev: float = 1.4
-    w_mass_gev: float = 80.4
-    w_width_gev: float = 2.1
-    b_mass_gev: float = 4.8
-    width_cut: float = 10.0  # Breit-Wigner masses kept within +- width_cut widths (the Cauchy tail is unphysical)
-    met_resolution_gev: float = 0.0  # Gaussian smearing of MET px, py
-    workers: int = 0
-
-
-GeneratorSettings = JetGenerator | TtbarGenerator | AnomalyGenerator | ToyGenerator
-GENERATORS = {cls.name: cls for cls in (JetGenerator, TtbarGenerator, AnomalyGenerator, ToyGenerator)}
+# The built-in generators' settings are their classes (trigger/generators); data.generator picks one by `name`.
+GeneratorSettings = typing.Union[tuple(GENERATORS.values())]
 
 
 # --------------------------------------------------------------------------- stages
@@ -144,6 +37,17 @@ class CollectionSpec:
     sort_by: str | None = None  # a field; objects sorted by it, largest first
     counter: str | None = None  # count branch, for fixed-size arrays holding fewer valid entries
     pad: float = 0.0
+
+
+def feature_names(mapping: dict[str, str | CollectionSpec]) -> list[str]:
+    """Model input names in column order; a collection expands object-major."""
+    names: list[str] = []
+    for name, feature in mapping.items():
+        if isinstance(feature, CollectionSpec):
+            names += [f"{name}{i}_{key}" for i in range(feature.count) for key in feature.fields]
+        else:
+            names.append(name)
+    return names
 
 
 @dataclass
@@ -464,8 +368,6 @@ def _check_semantics(spec: Spec, source: str) -> None:
             raise TriggerError(f"{source}: 'data.{frac}' must be between 0 and 1")
     FixedType.parse(spec.input.precision, "input.precision")
     FixedType.parse(spec.firmware.default_precision, "firmware.default_precision")
-    from trigger.data.reader import feature_names
-
     names = feature_names(d.features)
     for name in spec.input.shifts:
         if name not in names:

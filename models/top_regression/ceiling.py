@@ -13,7 +13,7 @@ import awkward as ak
 import numpy as np
 import uproot
 
-from trigger.data.generate import dataset_dir
+from trigger.generators import dataset_dir
 from trigger.spec import load_spec
 
 SPEC = load_spec(Path(__file__).with_name("spec.yml"))

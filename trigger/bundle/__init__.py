@@ -5,3 +5,7 @@ the project itself (with a strict testbench), vendor scripts, a valid-in/valid-o
 wrapper, test vectors (hls4ml tb_data + packed hex), an emulator shared library with a
 dlopen test program, and a README with the port/bit-layout table.
 """
+
+from trigger.bundle.export import export
+
+__all__ = ["export"]

@@ -13,8 +13,9 @@ import subprocess
 from pathlib import Path
 
 from trigger.atomic import atomic_dir, remove_stale
-from trigger.bundle import emulator, interface, readme, testbench, vectors, wrapper
+from trigger.bundle import emulator, readme, vectors, wrapper
 from trigger.errors import TriggerError
+from trigger.firmware import interface, testbench
 
 BUILD_PRODUCTS = ("*.so", "*_prj", "*_tb", "reports", "csim_results.log")
 VENDOR_TOOLS = ("vitis-run", "vitis_hls", "vivado_hls")

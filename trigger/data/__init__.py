@@ -1,1 +1,9 @@
-"""Data stage: generators, the generic ROOT reader and writer, and firmware-reproducible preprocessing."""
+"""The data stage: a spec's ROOT files (its own, or a generator's) as numpy features and the task's
+labels, the firmware-reproducible preprocessing, and the seeded split."""
+
+from trigger.data.dataset import Dataset, Split, data_files, load_dataset, read_column, read_labels, split
+from trigger.data.preprocess import Preprocessing, fit_preprocessing
+from trigger.data.reader import read_columns
+
+__all__ = ["Dataset", "Split", "Preprocessing", "data_files", "fit_preprocessing", "load_dataset", "read_column",
+           "read_columns", "read_labels", "split"]

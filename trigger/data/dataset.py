@@ -1,4 +1,5 @@
-"""From a spec to numpy arrays: resolve the ROOT files, read the mapped columns, split by seed."""
+"""From a spec to numpy arrays: resolve the ROOT files, read the mapped columns and the task's labels,
+split by seed."""
 
 from __future__ import annotations
 
@@ -8,8 +9,10 @@ from pathlib import Path
 
 import numpy as np
 
+from trigger.data.reader import read_columns
 from trigger.errors import TriggerError
-from trigger.spec import Spec
+from trigger.generators import generate
+from trigger.spec import Spec, feature_names
 
 
 @dataclass
@@ -37,8 +40,6 @@ def data_files(spec: Spec, progress: bool = True, scheduler: str | None = None) 
     """The ROOT files for this spec: the generator's cached chunks (made if missing) or the user's files."""
     gen = spec.data.generator
     if gen is not None:
-        from trigger.data.generate import generate
-
         if spec.data.label is not None and getattr(gen, "classes", spec.data.label.classes) != spec.data.label.classes:
             raise TriggerError(
                 f"{spec.path}: data.label.classes {spec.data.label.classes} must equal "
@@ -56,61 +57,43 @@ def data_files(spec: Spec, progress: bool = True, scheduler: str | None = None) 
     return files
 
 
-def load_dataset(spec: Spec, files: list[Path] | None = None, progress: bool = True) -> Dataset:
-    from trigger.data.reader import feature_names, read_columns
-
+def load_dataset(spec: Spec, task, files: list[Path] | None = None, progress: bool = True) -> Dataset:
+    """The spec's features, and the task's labels (`task.labels(files, events)`), from the files."""
     files = files if files is not None else data_files(spec, progress=progress)
     columns = read_columns(files, spec.data.tree, spec.data.features)
     names = feature_names(spec.data.features)
     x = np.stack([columns[name] for name in names], axis=1)
-    if spec.task == "classification":
-        branch, classes, key = spec.data.label.branch, spec.data.label.classes, "data.label"
-    elif spec.task == "anomaly":
-        branch, classes, key = spec.anomaly.process_branch, spec.anomaly.processes, "anomaly.process_branch"
-    elif spec.task == "regression":
-        return _regression_dataset(spec, files, x, names)
-    else:
-        return Dataset(x, np.zeros(len(x), np.int64), names, [])
-    labels = read_columns(files, spec.data.tree, {"label": branch}, what=key)["label"]
-    if np.any((labels < 0) | (labels >= len(classes)) | (labels != np.round(labels))):
-        raise TriggerError(f"{key}: branch '{branch}' must hold integers 0..{len(classes) - 1} (one per listed name)")
-    weights = None
-    if spec.task == "anomaly" and spec.anomaly.weight_branch:
-        weights = read_columns(files, spec.data.tree, {"w": spec.anomaly.weight_branch}, what="anomaly.weight_branch")["w"]
-    return Dataset(x, labels.astype(np.int64), names, list(classes), weights)
+    return Dataset(x, features=names, **task.labels(files, len(x)))
 
 
-def _regression_dataset(spec: Spec, files: list[Path], x: np.ndarray, names: list[str]) -> Dataset:
-    """Targets (events x outputs, GeV) and the binning variable, read with the same mapping rules as the inputs."""
-    from trigger.data.reader import read_columns
-
-    r = spec.regression
-    targets = read_columns(files, spec.data.tree, r.target_map, what="regression.targets")
-    binning = read_columns(files, spec.data.tree, {"bin_by": r.bin_by}, what="regression.bin_by")["bin_by"]
-    y = np.stack([np.asarray(targets[name], np.float64) for name in r.target_map], axis=1)
-    bad = ~np.isfinite(y)
-    if bad.any():
-        name = list(r.target_map)[int(np.argmax(bad.any(axis=0)))]
-        raise TriggerError(f"regression.targets.{name}: {int(bad.sum())} NaN/Inf target values; clean the input")
-    return Dataset(x, y, names, list(r.target_map), binning=np.asarray(binning, np.float64))
+def read_column(files: list[Path], tree: str, expression: str, key: str) -> np.ndarray:
+    """One per-event value (a branch or an expression of branches); errors name the spec `key`."""
+    where, _, name = key.rpartition(".")
+    return read_columns(files, tree, {name: expression}, what=where)[name]
 
 
-def split(data: Dataset, spec: Spec) -> Split:
+def read_labels(files: list[Path], tree: str, branch: str, classes: int, key: str) -> np.ndarray:
+    """Integer labels 0..classes-1 from a branch."""
+    labels = read_column(files, tree, branch, key)
+    if np.any((labels < 0) | (labels >= classes) | (labels != np.round(labels))):
+        raise TriggerError(f"{key}: branch '{branch}' must hold integers 0..{classes - 1} (one per listed name)")
+    return labels.astype(np.int64)
+
+
+def split(data: Dataset, spec: Spec, task) -> Split:
     """Seeded shuffle, then test / validation / train; `max_events` caps the total first.
 
-    Anomaly: only background is trained on; every signal event goes to the test set, and
-    `anomaly.background_test_fraction` of the background is held out to set the threshold.
+    Events the task keeps out of training (`task.test_only`, e.g. anomaly signals) all go to
+    the test set; `task.test_fraction` of the rest is held out as the test set.
     """
     order = np.random.default_rng(spec.seed).permutation(len(data.y))
     if spec.data.max_events:
         order = order[: spec.data.max_events]
-    test_fraction = spec.data.test_fraction
     held = np.zeros(0, np.int64)
-    if spec.task == "anomaly":
-        signal = np.isin(data.y[order], [data.classes.index(s) for s in spec.anomaly.signals])
-        held, order = order[signal], order[~signal]
-        test_fraction = spec.anomaly.background_test_fraction
-    n_test = int(round(len(order) * test_fraction))
+    test_only = task.test_only(data)
+    if test_only is not None:
+        held, order = order[test_only[order]], order[~test_only[order]]
+    n_test = int(round(len(order) * task.test_fraction))
     rest = order[n_test:]
     n_val = int(round(len(rest) * spec.data.validation_fraction))
     test = np.concatenate([order[:n_test], held])

@@ -16,8 +16,9 @@ from pathlib import Path
 
 import numpy as np
 
+from trigger.atomic import write_json
 from trigger.errors import TriggerError
-from trigger.fixed import FixedType
+from trigger.fixed import FixedType, cast
 from trigger.spec import InputSpec
 
 AUTO_QUANTILE = 99.9  # the shift maps this quantile of |x| into (0.5, 1]
@@ -34,15 +35,8 @@ class Preprocessing:
 
     @property
     def input_type(self) -> FixedType:
-        return FixedType.parse(self.precision)
-
-    @property
-    def lsb(self) -> float:
-        return self.input_type.lsb
-
-    @property
-    def range(self) -> tuple[float, float]:
-        return self.input_type.lo, self.input_type.hi
+        """The firmware input type, rounding to nearest (ties to even, AP_RND_CONV) and saturating."""
+        return FixedType.parse(self.precision).with_modes("RND_CONV", "SAT")
 
     def apply(self, x: np.ndarray, source: str = "input") -> np.ndarray:
         """Raw features -> the exact fixed-point values the firmware input receives (as float64)."""
@@ -57,9 +51,9 @@ class Preprocessing:
         if bad.any():
             col = int(np.argmax(bad.any(axis=0)))
             raise TriggerError(f"{source}: {int(bad.sum())} NaN/Inf values (feature '{self.features[col]}'); clean the input")
-        lo, hi = self.range
-        q = self._rounded(x)
-        over = (q < lo) | (q > hi)
+        fmt = self.input_type
+        q = cast(self.scaled(x), fmt, overflows=False)
+        over = (q < fmt.lo) | (q > fmt.hi)
         if over.any() and self.saturation == "error":
             col = int(np.argmax(over.sum(axis=0)))
             worst = float(np.abs(x[:, col]).max())
@@ -68,25 +62,14 @@ class Preprocessing:
                 f"|x| up to {worst:.4g} with shift {self.shifts[col]}); raise input.shifts.{self.features[col]} "
                 f"or the integer bits, or set input.saturation: clip"
             )
-        return np.clip(q, lo, hi)
+        return cast(q, fmt, rounds=False, out=q)
 
     def scaled(self, x: np.ndarray) -> np.ndarray:
         """x * 2**-shift: the exact value before it is rounded into the input type."""
         return np.asarray(x, dtype=np.float64) * np.exp2(-np.asarray(self.shifts, dtype=np.float64))
 
-    def _rounded(self, x: np.ndarray) -> np.ndarray:
-        return np.round(self.scaled(x) / self.lsb) * self.lsb  # np.round: ties to even, as AP_RND_CONV
-
-    def saturated(self, x: np.ndarray) -> np.ndarray:
-        """Per-feature count of values that would saturate the input type."""
-        lo, hi = self.range
-        q = self._rounded(x)
-        return ((q < lo) | (q > hi)).sum(axis=0)
-
     def save(self, path: Path) -> None:
-        from trigger.atomic import write_text
-
-        write_text(path, json.dumps(asdict(self), indent=1) + "\n")
+        write_json(path, asdict(self))
 
     @classmethod
     def load(cls, path: Path) -> "Preprocessing":

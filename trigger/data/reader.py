@@ -18,9 +18,9 @@ from pathlib import Path
 import awkward as ak
 import numpy as np
 
-from trigger.data.rootio import open_root
 from trigger.errors import TriggerError
-from trigger.spec import CollectionSpec
+from trigger.rootio import open_root
+from trigger.spec import CollectionSpec, feature_names  # noqa: F401 (feature_names: the spec's naming rule, re-exported)
 
 FUNCTIONS = {
     name: getattr(np, name)
@@ -35,17 +35,6 @@ BINARY = {
 }  # fmt: skip
 
 Mapping = dict[str, "str | CollectionSpec"]
-
-
-def feature_names(mapping: Mapping) -> list[str]:
-    """Model input names in column order; a collection expands object-major."""
-    names: list[str] = []
-    for name, feature in mapping.items():
-        if isinstance(feature, CollectionSpec):
-            names += [f"{name}{i}_{field}" for i in range(feature.count) for field in feature.fields]
-        else:
-            names.append(name)
-    return names
 
 
 def read_columns(files: list[Path], tree: str, mapping: Mapping, what: str = "data.features") -> dict[str, np.ndarray]:

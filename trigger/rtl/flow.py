@@ -1,5 +1,6 @@
 """The RTL flow of one model: graph -> da4ml Verilog -> Icarus simulation against the csim ->
-yosys synth_xilinx -> models/<model>/rtl.json, whose figures then enter metrics.json.
+yosys synth_xilinx -> models/<model>/rtl.json (its only output; trigger.report takes the figures
+into metrics.json for the project whose graph it is).
 
 Every figure here is measured on the twin (label `rtl`) except the timing, which is a
 pre-route estimate (label `estimate`). A twin that is not bit-exact with the csim describes
@@ -8,10 +9,7 @@ some other circuit, so its figures are not used.
 
 from __future__ import annotations
 
-import json
-import math
 import subprocess
-import tempfile
 import time
 from dataclasses import dataclass
 from importlib import metadata
@@ -19,21 +17,15 @@ from pathlib import Path
 
 import numpy as np
 
-from trigger import budget as budget_mod
-from trigger.atomic import atomic_dir, write_text
-from trigger.errors import TriggerError
+from trigger.atomic import atomic_dir, write_json
+from trigger.emulate import Emulator
+from trigger.figures import RTL_REPORT, adder_levels
+from trigger.firmware import FirmwareProject, Graph, project_dir, projects_root, read_test_vectors
+from trigger.fixed import cast
 from trigger.rtl import simulate, yosys
-from trigger.rtl.emulator import Emulator
-from trigger.rtl.graph import Graph, cast
 from trigger.rtl.twin import trace
-from trigger.verify.compare import compare, first_divergence
-
-REPORT = "rtl.json"
-
-
-def levels_per_stage(clock_ns: float) -> int:
-    """Adder levels per register stage: the same 1.5 ns per adder level the estimate assumes."""
-    return max(1, math.floor(clock_ns / budget_mod.ADDER_NS))
+from trigger.trained import Trained
+from trigger.verify import compare, first_divergence
 
 
 @dataclass
@@ -51,7 +43,7 @@ def build(graph: Graph, rtl_dir: Path, part: str, clock_ns: float) -> Twin:
     from da4ml.codegen import VerilogModel
     from da4ml.trace import to_pipeline
 
-    levels = levels_per_stage(clock_ns)
+    levels = adder_levels(clock_ns)
     pipe = to_pipeline(trace(graph, levels), levels, verbose=False)
     VerilogModel(pipe, graph.name, rtl_dir, latency_cutoff=levels, part_name=part, clock_period=clock_ns).write()
     twin = Twin(graph, len(pipe.solutions), simulate.Bus.of(pipe.inp_qint), simulate.Bus.of(pipe.out_qint),
@@ -92,21 +84,18 @@ def diverging_layer(graph: Graph, x: np.ndarray, reference_layers) -> dict | Non
     return None if layer is None else {"layer": layer, "lsb_diff": lsb}
 
 
-def run(spec, backend: str | None = None, events: int | None = None, log=print) -> dict:
-    """The whole flow for a model that `trigger synth` has verified; writes rtl.json and updates
-    metrics.json. The returned report has no figures when the twin is not bit-exact."""
-    from trigger.firmware import project_dir, projects_root
-    from trigger.verify.harness import load_metrics
-
-    backend = backend or spec.firmware.backends[0]
-    x, csim = csim_vectors(project_dir(spec, backend), spec.name)
+def run(trained: Trained, backend: str | None = None, events: int | None = None, log=print) -> dict:
+    """The whole flow for a model that `trigger synth` has verified; writes rtl.json. The returned
+    report has no figures when the twin is not bit-exact."""
+    spec, fw = trained.spec, trained.spec.firmware
+    backend = backend or fw.backends[0]
+    x, csim = read_test_vectors(project_dir(spec, backend), spec.name)
     if events:
         x, csim = x[:events], csim[:events]
-    fw = spec.firmware
-    levels = levels_per_stage(fw.clock_period_ns)
+    levels = adder_levels(fw.clock_period_ns)
     t0 = time.time()
-    with tempfile.TemporaryDirectory(prefix=f"rtl-{spec.name}-") as scratch:
-        hls_model, graph = converted_graph(spec, backend, Path(scratch))
+    with FirmwareProject.scratch(lambda d: FirmwareProject.of(trained, backend, d)) as project:
+        graph = project.graph
         agreement, _ = compare(csim, Emulator(graph)(x), graph.output.result)
         emulator = {"events": agreement.events, "exact_fraction": agreement.exact_fraction,
                     "max_lsb_diff": agreement.max_lsb_diff}
@@ -115,7 +104,7 @@ def run(spec, backend: str | None = None, events: int | None = None, log=print) 
             twin = build(graph, rtl_dir, fw.part, fw.clock_period_ns)
             log(f"  da4ml: {twin.depth} pipeline stages at {levels} adder levels/stage; "
                 f"simulating {len(x)} events with Icarus ...")
-            sim = check(twin, rtl_dir, x, csim, lambda xs: csim_layers(hls_model, xs))
+            sim = check(twin, rtl_dir, x, csim, project.trace)
             log(f"  RTL vs csim: {_verdict(sim['exact_fraction'], len(x))}, latency {sim['latency_cycles']} cycles "
                 f"(valid {sim['valid_latency_cycles']}), II {sim['ii_cycles']}")
             log("  yosys synth_xilinx ...")
@@ -135,48 +124,13 @@ def run(spec, backend: str | None = None, events: int | None = None, log=print) 
         "da4ml_estimate": {"lut": twin.da4ml_lut, "ff": twin.da4ml_ff, "source": "estimate"},
         "figures": figures(sim, synth, fw.clock_period_ns),
     }
-    write_text(spec.model_dir / REPORT, json.dumps(report, indent=1) + "\n")
-    metrics = load_metrics(spec.model_dir)
-    apply(metrics, report, budget_mod.load_budget(spec.model_dir / "budget.yml"))
-    write_text(spec.model_dir / "metrics.json", json.dumps(metrics, indent=1) + "\n")
-    log(f"  -> {spec.model_dir / REPORT} ({time.time() - t0:.0f} s)")
+    write_json(spec.model_dir / RTL_REPORT, report)
+    log(f"  -> {spec.model_dir / RTL_REPORT} ({time.time() - t0:.0f} s)")
     return report
 
 
 def _verdict(fraction: float, events: int) -> str:
     return f"{'PASS' if fraction == 1.0 else 'FAIL'}: {fraction * events:.0f}/{events} events bit-exact"
-
-
-def csim_vectors(project: Path, name: str) -> tuple[np.ndarray, np.ndarray]:
-    tb = project / "tb_data"
-    files = [tb / "tb_input_features.dat", tb / "tb_output_predictions.dat"]
-    if not all(f.is_file() for f in files):
-        raise TriggerError(f"{tb}: no csim test vectors; run `trigger synth {name}` (or `make synth`) first")
-    x, y = (np.loadtxt(f, ndmin=2) for f in files)
-    return x, y
-
-
-def converted_graph(spec, backend: str, directory: Path):
-    """The converted hls4ml model (the same configuration `trigger synth` used, written to
-    `directory` only if compiled) and its Graph."""
-    from trigger import score_weights
-    from trigger.data.reader import feature_names
-    from trigger.firmware import convert
-    from trigger.models import firmware_model, load_model
-    from trigger.rtl.graph import from_hls
-    from trigger.train import TRAINED
-
-    trained = spec.model_dir / TRAINED
-    weights = score_weights.load_pair(spec, trained, feature_names(spec.data.features))
-    firmware = firmware_model(spec, load_model(trained, "model"), weights["quantized"])
-    hls_model = convert(spec, firmware, backend, directory)
-    return hls_model, from_hls(hls_model, spec.name)
-
-
-def csim_layers(hls_model, x: np.ndarray) -> dict:
-    hls_model.compile()
-    _, layers = hls_model.trace(np.ascontiguousarray(x))
-    return layers
 
 
 def tool_versions() -> dict:
@@ -212,43 +166,3 @@ def figures(sim: dict, synth: dict, clock_ns: float) -> dict:
         **{k: synth[k] for k in ("lut", "ff", "dsp", "bram")},
     }
     return {k: {"value": v, "source": "rtl"} for k, v in values.items()}
-
-
-def apply(metrics: dict, report: dict | None, limits: dict) -> None:
-    """Put the twin's figures into metrics.json: every backend whose graph is the twin's gets
-    best(its own figures, rtl) and a re-evaluated budget; `metrics["rtl"]` summarises the twin."""
-    for b in metrics["backends"].values():
-        own = {k: v for k, v in b["figures"].items() if v["source"] != "rtl"}
-        b["figures"] = budget_mod.best(own, figures_for(report, b.get("graph_sha256")))
-        b["budget"] = budget_mod.evaluate(b["figures"], b["metric_drops"], limits)
-    primary = metrics["backends"][metrics["csim"]["backend"]]
-    metrics["budget"] = primary["budget"]
-    if not figures_for(report, primary.get("graph_sha256")):
-        metrics.pop("rtl", None)
-        return
-    estimate = primary["estimate"]
-    metrics["rtl"] = {
-        "source": "rtl",
-        "report": f"models/{report['model']}/{REPORT}",
-        "tools": report["tools"],
-        "bit_exact_vs_csim": report["simulation"]["exact_fraction"] == 1.0,
-        "events": report["simulation"]["events"],
-        "pipeline_depth": report["simulation"]["pipeline_depth"],
-        "figures": report["figures"],
-        "carry": report["synthesis"]["carry"],
-        "timing": report["timing"],
-        "estimate_over_rtl": {k: round(estimate[k]["value"] / f["value"], 3)
-                              for k, f in report["figures"].items() if k in estimate and f["value"]},
-    }
-
-
-def figures_for(report: dict | None, graph_sha256: str | None) -> dict:
-    """The twin's figures if it was built from exactly this graph (else a stale twin: none)."""
-    if report is None or graph_sha256 is None or report["graph_sha256"] != graph_sha256:
-        return {}
-    return report["figures"]
-
-
-def load_report(model_dir: Path) -> dict | None:
-    path = Path(model_dir) / REPORT
-    return json.loads(path.read_text()) if path.is_file() else None

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from trigger import fixed
 from trigger.errors import ToolMissing, TriggerError
 
 SLACK_CYCLES = 32  # the testbench idles depth + this after the last event, and searches that far for the latency
@@ -47,27 +48,13 @@ class Bus:
 
     def pack(self, values: np.ndarray) -> list[str]:
         """One hex word per event (values already on the grid and in range)."""
-        raw = np.rint(np.asarray(values, np.float64) * 2.0**self.frac).astype(object)
-        mask, digits = (1 << self.width) - 1, (self.bits + 3) // 4
-        words = []
-        for event in raw:
-            word = 0
-            for j, v in enumerate(event):
-                word |= (int(v) & mask) << (self.width * j)
-            words.append(f"{word:0{digits}x}")
-        return words
+        return fixed.pack(np.rint(np.asarray(values, np.float64) * 2.0**self.frac).astype(np.int64), self.width)
 
     def unpack(self, word: str) -> list[float | None]:
         """Element values of one logged hex word; None where a bit is x or z."""
         if any(c in "xXzZ" for c in word):
             return [None] * self.n
-        value, mask, out = int(word, 16), (1 << self.width) - 1, []
-        for j in range(self.n):
-            raw = (value >> (self.width * j)) & mask
-            if self.signed[j] and raw >> (self.width - 1):
-                raw -= 1 << self.width
-            out.append(raw * 2.0**-self.frac)
-        return out
+        return [raw * 2.0**-self.frac for raw in fixed.unpack(word, self.width, self.n, self.signed)]
 
 
 def require_iverilog() -> tuple[str, str]:

@@ -4,9 +4,8 @@ as Verilog.
 da4ml records every add, shift, compare and mux that the traced numpy code performs on
 symbolic fixed-point values, optimises each constant matrix product into shift-and-add
 adder graphs, and splits the result into register stages. The graph's casts are spelled
-out in operations da4ml has: rounding becomes an added offset before a truncation
-(RND_CONV adds one source LSB less, plus the bit that decides ties), overflow becomes
-da4ml's WRAP / SAT / SAT_SYM. da4ml drops a cast that its interval analysis proves idle.
+out in operations da4ml has (trigger.fixed.cast_traced). da4ml drops a cast that its
+interval analysis proves idle.
 """
 
 from __future__ import annotations
@@ -15,7 +14,8 @@ import math
 
 import numpy as np
 
-from trigger.rtl.graph import Fixed, Graph, Span, Step
+from trigger.fixed import cast_traced
+from trigger.firmware import Graph, Step
 
 # hls4ml's own da4ml setting: adder trees at most 2 levels deeper than the minimum
 SOLVER = {"hard_dc": 2}
@@ -30,7 +30,7 @@ def trace(graph: Graph, latency_cutoff: float):
     x = FixedVariableArray.from_kif(k, i, f, HWConfig(1, -1, latency_cutoff), solver_options=SOLVER)
     values = {graph.input.name: x}
     for step in graph.steps[1:]:
-        values[step.name] = _cast(_evaluate(step, [values[n] for n in step.inputs]), step.result, step.known)
+        values[step.name] = cast_traced(_evaluate(step, [values[n] for n in step.inputs]), step.result, step.known.frac)
     return comb_trace(x, values[graph.output.name])
 
 
@@ -42,7 +42,7 @@ def _evaluate(step: Step, args: list):
         else:  # hls4ml casts each product to accum_t (truncating) before it is summed
             k, i, f = step.accum.kif
             acc = np.sum((a[:, None] * step.weight).quantize(k, i, f, "WRAP", "TRN"), axis=0)
-        return _cast(acc + step.bias, step.accum, step.acc_known)
+        return cast_traced(acc + step.bias, step.accum, step.acc_known.frac)
     if step.op == "relu":
         return args[0].relu()
     if step.op == "linear":
@@ -53,17 +53,3 @@ def _evaluate(step: Step, args: list):
         k, i, f = 0, max(0, math.ceil(math.log2(step.known.hi + 2.0**-step.known.frac))), int(step.known.frac)
         return args[0].apply(np.square).quantize(k, i, f)
     return args[0] * args[1]  # multiply
-
-
-def _cast(value, fmt: Fixed, known: Span):
-    """ap_fixed assignment of a traced value: rounding as an offset, then truncate + overflow."""
-    k, i, f = fmt.kif
-    if known.frac > f and fmt.rounding != "TRN":
-        half = 2.0 ** (-f - 1)
-        if fmt.rounding == "RND":
-            value = value + half
-        else:  # RND_CONV: x + half - lsb_src + (bit f of x) * lsb_src, then truncate: ties go to even
-            lsb_src = 2.0 ** -known.frac
-            tie_bit = value.quantize(0, 1 - f, f, "WRAP", "TRN")  # 0 or 2^-f: the LSB that survives
-            value = value + (half - lsb_src) + tie_bit * (lsb_src * 2.0**f)
-    return value.quantize(k, i, f, fmt.overflow, "TRN")

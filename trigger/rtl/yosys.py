@@ -21,6 +21,7 @@ from collections import Counter
 from pathlib import Path
 
 from trigger.errors import ToolMissing, TriggerError
+from trigger.rtl.simulate import memfiles, without_attributes
 
 FAMILIES = {"xcvu": "xcup", "xcku": "xcup", "xczu": "xcup", "xcau": "xcup", "xc7": "xc7"}
 LUT_NS = 0.5
@@ -52,8 +53,6 @@ def family(part: str) -> str:
 
 def synthesize(rtl_dir: Path, top: str, part: str) -> dict:
     """Run synth_xilinx on every Verilog file of the twin; return cell counts and the timing estimate."""
-    from trigger.rtl.simulate import memfiles, without_attributes
-
     yosys = require_yosys()
     src = rtl_dir / "src"
     (rtl_dir / "yosys").mkdir(exist_ok=True)

@@ -2,52 +2,49 @@
 
 A false-positive rate is measurable only down to about 1 / N_eff, so small FPRs (low L1
 rates) need 10^5 - 10^7 background events. hls4ml's csim costs ~50 us an event there, the
-numpy emulator (trigger/rtl/emulator.py) well under 1 us. The csim stays the reference of
+numpy emulator (trigger/emulate.py) well under 1 us. The csim stays the reference of
 record: a subset of the sample goes through it first and must agree bit for bit, or no
 rate is reported. Conventions (FPR, thresholds, uncertainties) are those of rates.py.
 """
 
 from __future__ import annotations
 
-import json
-import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
 from trigger import plots
-from trigger.atomic import write_text
+from trigger.atomic import write_json
+from trigger.data import load_dataset, split
+from trigger.emulate import Emulator
 from trigger.errors import TriggerError
-from trigger.verify import rates
+from trigger.firmware import FirmwareProject
+from trigger.tasks import Anomaly, rates
+from trigger.trained import Trained
 
 FPRS = (1e-3, 1e-4, 1e-5, 1e-6)
 CSIM_EVENTS = 2000
 REPORT = "background_rates.json"
 
 
-def run(spec, files: list[Path] | None = None, csim_events: int = CSIM_EVENTS, log=print) -> dict:
+def run(trained: Trained, files: list[Path] | None = None, csim_events: int = CSIM_EVENTS, log=print) -> dict:
     """Scores of every event of `files` (default: the held-out test split of the spec's data), the
     threshold for each FPR the sample can measure, and what the shipped trigger bit does there."""
-    from trigger.data.dataset import load_dataset, split
-    from trigger.data.preprocess import Preprocessing
-    from trigger.rtl.emulator import Emulator
-    from trigger.rtl.flow import converted_graph
-    from trigger.train import TRAINED
-
-    if spec.task != "anomaly":
+    spec, task = trained.spec, trained.task
+    if not isinstance(task, Anomaly):
         raise TriggerError(f"{spec.name}: background rates are for anomaly models (this one is {spec.task})")
-    trained = spec.model_dir / TRAINED
-    data = load_dataset(spec, files, progress=False) if files else split(load_dataset(spec, progress=False), spec).test
+    data = load_dataset(spec, task, files, progress=False)
+    if not files:
+        data = split(data, spec, task).test
     source = ", ".join(map(str, files)) if files else "held-out test split of the spec's dataset"
-    x = Preprocessing.load(trained / "preprocessing.json").apply(data.x, f"{spec.name} rate sample ({source})")
+    x = trained.preprocessing.apply(data.x, f"{spec.name} rate sample ({source})")
     backend = spec.firmware.backends[0]
-    with tempfile.TemporaryDirectory(prefix=f"rates-{spec.name}-") as scratch:
-        hls_model, graph = converted_graph(spec, backend, Path(scratch))
+    with FirmwareProject.scratch(lambda d: FirmwareProject.of(trained, backend, d)) as project:
         t0 = time.perf_counter()
-        scores = Emulator(graph)(x)
+        scores = Emulator(project.graph)(x)
         emulator_s = time.perf_counter() - t0
-        check = _csim_check(hls_model, x[:csim_events], scores[:csim_events])
+        check = _csim_check(project, x[:csim_events], scores[:csim_events])
     log(f"  {len(x)} events through the emulator in {emulator_s:.2f} s; csim cross-check on {check['events']} "
         f"events: bit-exact ({check['us_per_event']:.1f} us/event in csim, "
         f"{1e6 * emulator_s / len(x):.2f} us/event emulated)")
@@ -56,7 +53,7 @@ def run(spec, files: list[Path] | None = None, csim_events: int = CSIM_EVENTS, l
     target = spec.anomaly.target
     khz = target.crossing_rate_mhz * 1000.0
     n_eff = rates.effective_events(w)
-    shipped = json.loads((trained / "threshold.json").read_text())["value"]
+    shipped = task.threshold(trained)
     fired, fired_err = rates.fpr_at(bkg, w, shipped)
     report = {
         "model": spec.name,
@@ -64,7 +61,7 @@ def run(spec, files: list[Path] | None = None, csim_events: int = CSIM_EVENTS, l
         "background_events": int(len(bkg)),
         "background_effective_events": n_eff,
         "smallest_measurable_fpr": 1.0 / n_eff,
-        "scores_from": "trigger.rtl.emulator (bit-exact with the csim; checked on the first events)",
+        "scores_from": "trigger.emulate (bit-exact with the csim; checked on the first events)",
         "csim_cross_check": check,
         "emulator_seconds": round(emulator_s, 3),
         "shipped_threshold": {"value": shipped, "fpr": fired, "fpr_err": fired_err, "rate_khz": fired * khz,
@@ -72,7 +69,7 @@ def run(spec, files: list[Path] | None = None, csim_events: int = CSIM_EVENTS, l
         "operating_points": [_point(fpr, bkg, w, signals, n_eff, khz)
                              for fpr in sorted({target.false_positive_rate, *FPRS}, reverse=True)],
     }
-    write_text(spec.model_dir / REPORT, json.dumps(report, indent=1) + "\n")
+    write_json(spec.model_dir / REPORT, report)
     _plot(spec.model_dir / "plots" / "background_rate.png", bkg, w, khz, shipped, spec.name, len(bkg))
     return report
 
@@ -92,10 +89,10 @@ def describe(report: dict) -> str:
     return "\n".join(lines)
 
 
-def _csim_check(hls_model, x: np.ndarray, emulated: np.ndarray) -> dict:
-    hls_model.compile()
+def _csim_check(project: FirmwareProject, x: np.ndarray, emulated: np.ndarray) -> dict:
+    project.compile()
     t0 = time.perf_counter()
-    csim = np.asarray(hls_model.predict(np.ascontiguousarray(x)), np.float64).reshape(len(x), -1)
+    csim = project.predict(x)
     seconds = time.perf_counter() - t0
     differ = np.flatnonzero(np.any(csim != emulated, axis=1))
     if len(differ):

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from trigger.fixed import FixedType
+from trigger.keras2 import keras
 
 
 @dataclass
@@ -68,8 +69,6 @@ def first_divergence(keras_layers: dict[str, np.ndarray], hls_trace: dict[str, n
 
 def keras_layer_outputs(model, x: np.ndarray) -> dict[str, np.ndarray]:
     """Every layer's output of the Keras model, by layer name (the names hls4ml keeps)."""
-    from trigger.keras2 import keras
-
     layers = [layer for layer in model.layers if not isinstance(layer, keras.layers.InputLayer)]
     probe = keras.Model(model.inputs, [layer.output for layer in layers])
     outputs = probe.predict(x, batch_size=4096, verbose=0)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from trigger.fixed import FixedType
+from trigger.fixed import ROUNDINGS, FixedType, cast
 
 
 def audit(hls_model, keras_layers: dict[str, np.ndarray], inputs_true: np.ndarray) -> dict[str, dict]:
@@ -32,8 +32,8 @@ def audit(hls_model, keras_layers: dict[str, np.ndarray], inputs_true: np.ndarra
         else:
             continue
         # the input is rounded to nearest by the preprocessing; layers round as their type says
-        truncate = layer.class_name != "Input" and str(getattr(precision, "rounding_mode", "TRN")).endswith("TRN")
-        stored = _quantize(true, ftype.lsb, truncate)
+        rounding = "RND_CONV" if layer.class_name == "Input" or ftype.rounding not in ROUNDINGS else ftype.rounding
+        stored = cast(true, ftype.with_modes(rounding, "WRAP"), overflows=False)
         report[layer.name] = {
             "saturated": int(((stored < ftype.lo) | (stored > ftype.hi)).sum()),
             "range": [ftype.lo, ftype.hi],
@@ -43,11 +43,6 @@ def audit(hls_model, keras_layers: dict[str, np.ndarray], inputs_true: np.ndarra
         }
         previous = keras_layers.get(layer.name, true)
     return report
-
-
-def _quantize(values: np.ndarray, lsb: float, truncate: bool) -> np.ndarray:
-    """Onto the type's grid before range checks: TRN floors, the RND modes round to nearest."""
-    return (np.floor(values / lsb) if truncate else np.round(values / lsb)) * lsb
 
 
 def _is_relu(layer) -> bool:

@@ -4,40 +4,31 @@ after one warm-up), so the ratio, not the absolute numbers, is what carries over
 
 from __future__ import annotations
 
-import tempfile
 import time
-from pathlib import Path
 
 import numpy as np
 
-from trigger.rtl.emulator import Emulator
+from trigger.emulate import Emulator
+from trigger.firmware import FirmwareProject, project_dir, read_test_vectors
+from trigger.trained import Trained
 
 CSIM_RUNS, EMULATOR_RUNS = 2, 5
 
 
-def bench(spec, events: int, log=print) -> dict:
-    from trigger.firmware import project_dir
-    from trigger.rtl.flow import converted_graph, csim_vectors
-
-    backend = spec.firmware.backends[0]
-    x, _ = csim_vectors(project_dir(spec, backend), spec.name)
+def bench(trained: Trained, events: int, log=print) -> dict:
+    backend = trained.spec.firmware.backends[0]
+    x, _ = read_test_vectors(project_dir(trained.spec, backend), trained.spec.name)
     x = np.ascontiguousarray(np.resize(x, (events, x.shape[1])))  # the test sample, repeated
-    with tempfile.TemporaryDirectory(prefix=f"bench-{spec.name}-") as scratch:
-        return _compare(spec, backend, x, *converted_graph(spec, backend, Path(scratch)), log)
-
-
-def _compare(spec, backend: str, x: np.ndarray, hls_model, graph, log) -> dict:
-    events = len(x)
-    log(f"== {spec.name}: compiling the csim ...")
-    hls_model.compile()
-    emulator = Emulator(graph)
-    emulator(x[:1000])  # warm-up: buffers allocated, BLAS threads up
-    csim_s, csim = _best(lambda: np.asarray(hls_model.predict(x), np.float64).reshape(events, -1), CSIM_RUNS)
-    emu_s, emulated = _best(lambda: emulator(x), EMULATOR_RUNS)
+    log(f"== {trained.spec.name}: compiling the csim ...")
+    with FirmwareProject.scratch(lambda d: FirmwareProject.of(trained, backend, d)) as project:
+        project.compile()
+        emulator = Emulator(project.graph)
+        emulator(x[:1000])  # warm-up: buffers allocated, BLAS threads up
+        csim_s, csim = _best(lambda: project.predict(x), CSIM_RUNS)
+        emu_s, emulated = _best(lambda: emulator(x), EMULATOR_RUNS)
     exact = bool(np.array_equal(emulated, csim))
-    row = {"model": spec.name, "backend": backend, "events": events, "csim_s": csim_s, "emulator_s": emu_s,
-           "ratio": csim_s / emu_s, "exact": exact,
-           "differing_events": int(np.sum(np.any(emulated != csim, axis=1)))}
+    row = {"model": trained.spec.name, "backend": backend, "events": events, "csim_s": csim_s, "emulator_s": emu_s,
+           "ratio": csim_s / emu_s, "exact": exact, "differing_events": int(np.sum(np.any(emulated != csim, axis=1)))}
     log(f"   csim {csim_s:.3f} s, emulator {emu_s:.4f} s: x{row['ratio']:.0f}; "
         f"{'bit-exact on every event' if exact else str(row['differing_events']) + ' events differ'}")
     return row
@@ -59,6 +50,6 @@ def table(rows: list[dict]) -> str:
         lines.append(f"{r['model']:<16} {r['events']:>7} {r['csim_s']:>9.3f} {r['emulator_s']:>13.4f} "
                      f"{1e6 * r['csim_s'] / r['events']:>14.2f} {1e6 * r['emulator_s'] / r['events']:>13.3f} "
                      f"{r['ratio']:>8.0f}x  {'yes' if r['exact'] else 'NO (' + str(r['differing_events']) + ' events)'}")
-    lines.append("csim = hls4ml ModelGraph.predict (compiled C simulation); emulator = trigger.rtl.emulator (numpy); "
+    lines.append("csim = hls4ml ModelGraph.predict (compiled C simulation); emulator = trigger.emulate (numpy); "
                  "best of several runs, same events")
     return "\n".join(lines)

@@ -4,7 +4,7 @@ Processes: `lplus` (W+ -> e+/mu+ nu, W- -> quarks) and `lminus` (charge conjugat
 both lepton charges appear in equal numbers; tau decays are not included. Pythia:
 Top:gg2ttbar + Top:qqbar2ttbar, default top mass 172.5 GeV.
 
-Reco level (trigger/data/detector.py): isolated lepton, anti-kT R=0.4 jets with smearing
+Reco level (trigger/generators/detector.py): isolated lepton, anti-kT R=0.4 jets with smearing
 and b-tags, MET from reconstructed objects. Selection: exactly one isolated e/mu with
 pT > 25 GeV, |eta| < 2.4, and >= 4 jets with pT > 25 GeV, |eta| < 2.4.
 
@@ -15,36 +15,84 @@ the hadronic W's quarks, -1 when they are not both matched: the W-mass sanity ch
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+from typing import ClassVar, Literal
+
 import awkward as ak
 import numpy as np
 
-from trigger.data.detector import reconstruct
-from trigger.data.pythia import cross_section_pb, delta_r, four_vectors, generate_selected, kinematics, make_pythia
-from trigger.spec import TtbarGenerator
+from trigger.generators.base import Generator
+from trigger.generators.card import histograms, invariant_mass, merged
+from trigger.generators.detector import DetectorSettings, reconstruct
+from trigger.generators.pythia import cross_section_pb, delta_r, four_vectors, generate_selected, kinematics, make_pythia
 
-TREE = "events"
 LEPTONIC = {"lplus": ("24:onPosIfAny = 11 13", "24:onNegIfAny = 1 2 3 4 5"),
             "lminus": ("24:onNegIfAny = 11 13", "24:onPosIfAny = 1 2 3 4 5")}
 
 
-def processes(cfg: TtbarGenerator) -> list[str]:
-    return list(LEPTONIC)
+@dataclass
+class TtbarGenerator(Generator):
+    """Semileptonic ttbar (e/mu + jets) at reco level with truth tops, W and neutrino."""
 
+    name: Literal["ttbar"] = "ttbar"
+    events: int = 50000  # selected events per lepton charge (processes lplus, lminus)
+    chunk_events: int = 1000
+    ecm_gev: float = 13000.0
+    lepton_pt_min_gev: float = 25.0
+    lepton_eta_max: float = 2.4
+    jet_pt_min_gev: float = 25.0
+    jet_eta_max: float = 2.4
+    min_jets: int = 4
+    detector: DetectorSettings = field(default_factory=DetectorSettings)
+    mpi: bool = True
+    workers: int = 0
 
-def pythia_settings(cfg: TtbarGenerator, process: str) -> list[str]:
-    return [f"Beams:eCM = {cfg.ecm_gev}", "Top:gg2ttbar = on", "Top:qqbar2ttbar = on", "24:onMode = off",
-            *LEPTONIC[process], f"PartonLevel:MPI = {'on' if cfg.mpi else 'off'}"]
+    CARD_BRANCHES: ClassVar[list[str]] = ["lep_pt", "lep_charge", "MET_pt", "nJet", "Jet_btag", "mjj_w", "nu_px", "nu_py",
+                                          *(f"{v}_{c}" for v in ("top", "tlep", "wlep") for c in ("px", "py", "pz", "e"))]
 
+    def process_names(self) -> list[str]:
+        return list(LEPTONIC)
 
-def make_chunk(cfg: TtbarGenerator, process: str, seed: int, n: int) -> tuple[dict, dict]:
-    pythia = make_pythia(pythia_settings(cfg, process), seed)
-    rng = np.random.default_rng(seed)
-    columns, timing = generate_selected(pythia, n, lambda events: _select(events, cfg, rng))
-    sigma, sigma_err = cross_section_pb(pythia)
-    meta = {"process": process, "pythia": pythia_settings(cfg, process), "sigma_pb": sigma,
-            "sigma_err_pb": sigma_err, "timing": timing.as_dict(),
-            "note": "sigma is for the forced decay (W+ or W- to e/mu nu, the other to quarks)"}
-    return columns, meta
+    def pythia_settings(self, process: str) -> list[str]:
+        return [f"Beams:eCM = {self.ecm_gev}", "Top:gg2ttbar = on", "Top:qqbar2ttbar = on", "24:onMode = off",
+                *LEPTONIC[process], f"PartonLevel:MPI = {'on' if self.mpi else 'off'}"]
+
+    def make_chunk(self, process: str, seed: int, n: int) -> tuple[dict, dict]:
+        pythia = make_pythia(self.pythia_settings(process), seed)
+        rng = np.random.default_rng(seed)
+        columns, timing = generate_selected(pythia, n, lambda events: _select(events, self, rng))
+        sigma, sigma_err = cross_section_pb(pythia)
+        meta = {"process": process, "pythia": self.pythia_settings(process), "sigma_pb": sigma,
+                "sigma_err_pb": sigma_err, "timing": timing.as_dict(),
+                "note": "sigma is for the forced decay (W+ or W- to e/mu nu, the other to quarks)"}
+        return columns, meta
+
+    def sanity(self, data: dict) -> dict:
+        d = merged(data)
+        mjj = ak.to_numpy(d["mjj_w"])
+        nu_pt = np.hypot(ak.to_numpy(d["nu_px"]), ak.to_numpy(d["nu_py"]))
+        charge = ak.to_numpy(d["lep_charge"])
+        return {
+            "hadronic W mass from matched reco jets, median [GeV]": (float(np.median(mjj[mjj > 0])), "near 80"),
+            "fraction of events with both W jets matched": (float(np.mean(mjj > 0)), "-"),
+            "truth top mass, median [GeV]": (float(np.median(invariant_mass(d, "top"))), "near 173 (172.5 in Pythia)"),
+            "truth leptonic W mass, median [GeV]": (float(np.median(invariant_mass(d, "wlep"))), "near 80.4"),
+            "correlation MET vs neutrino pT": (float(np.corrcoef(ak.to_numpy(d["MET_pt"]), nu_pt)[0, 1]), "> 0.7"),
+            "fraction of positive leptons": (float(np.mean(charge > 0)), "0.5 (one process per charge)"),
+        }
+
+    def card_plots(self, data: dict, directory) -> list[tuple[str, str]]:
+        top_pt = lambda c: np.hypot(c["tlep_px"], c["tlep_py"])  # noqa: E731
+        panels = [
+            ("lep_pt", "lepton pT [GeV]", np.linspace(0, 300, 61), True),
+            ("MET_pt", "MET [GeV]", np.linspace(0, 300, 61), True),
+            ("nJet", "jet multiplicity (pT > 25 GeV)", np.arange(3.5, 15.5), True),
+            (top_pt, "truth leptonic top pT [GeV]", np.linspace(0, 600, 61), True),
+            ("tlep_pz", "truth leptonic top pz [GeV]", np.linspace(-1500, 1500, 61), True),
+            (lambda c: c["mjj_w"][c["mjj_w"] > 0], "matched dijet mass (hadronic W) [GeV]", np.linspace(0, 200, 51), False),
+        ]
+        histograms(directory / "distributions.png", data, panels)
+        return [("lepton pT, MET, jet multiplicity, truth top pT/pz, hadronic W mass", "distributions.png")]
 
 
 def _select(events, cfg: TtbarGenerator, rng) -> dict:
@@ -109,40 +157,3 @@ def _matched_w_mass(prt, jets) -> np.ndarray:
     e = ak.sum(np.sqrt((j.pt * np.cosh(j.eta)) ** 2 + j.mass**2), axis=1)
     mass = np.sqrt(np.maximum(e**2 - px**2 - py**2 - pz**2, 0.0))
     return np.where(ak.to_numpy(ok), ak.to_numpy(mass), -1.0).astype(np.float32)
-
-
-CARD_BRANCHES = ["lep_pt", "lep_charge", "MET_pt", "nJet", "Jet_btag", "mjj_w", "nu_px", "nu_py",
-                 *(f"{v}_{c}" for v in ("top", "tlep", "wlep") for c in ("px", "py", "pz", "e"))]
-
-
-def sanity(data: dict) -> dict:
-    from trigger.data.card import invariant_mass, merged
-
-    d = merged(data)
-    mjj = ak.to_numpy(d["mjj_w"])
-    nu_pt = np.hypot(ak.to_numpy(d["nu_px"]), ak.to_numpy(d["nu_py"]))
-    charge = ak.to_numpy(d["lep_charge"])
-    return {
-        "hadronic W mass from matched reco jets, median [GeV]": (float(np.median(mjj[mjj > 0])), "near 80"),
-        "fraction of events with both W jets matched": (float(np.mean(mjj > 0)), "-"),
-        "truth top mass, median [GeV]": (float(np.median(invariant_mass(d, "top"))), "near 173 (172.5 in Pythia)"),
-        "truth leptonic W mass, median [GeV]": (float(np.median(invariant_mass(d, "wlep"))), "near 80.4"),
-        "correlation MET vs neutrino pT": (float(np.corrcoef(ak.to_numpy(d["MET_pt"]), nu_pt)[0, 1]), "> 0.7"),
-        "fraction of positive leptons": (float(np.mean(charge > 0)), "0.5 (one process per charge)"),
-    }
-
-
-def card_plots(data: dict, directory) -> list[tuple[str, str]]:
-    from trigger.data.card import histograms
-
-    top_pt = lambda c: np.hypot(c["tlep_px"], c["tlep_py"])  # noqa: E731
-    panels = [
-        ("lep_pt", "lepton pT [GeV]", np.linspace(0, 300, 61), True),
-        ("MET_pt", "MET [GeV]", np.linspace(0, 300, 61), True),
-        ("nJet", "jet multiplicity (pT > 25 GeV)", np.arange(3.5, 15.5), True),
-        (top_pt, "truth leptonic top pT [GeV]", np.linspace(0, 600, 61), True),
-        ("tlep_pz", "truth leptonic top pz [GeV]", np.linspace(-1500, 1500, 61), True),
-        (lambda c: c["mjj_w"][c["mjj_w"] > 0], "matched dijet mass (hadronic W) [GeV]", np.linspace(0, 200, 51), False),
-    ]
-    histograms(directory / "distributions.png", data, panels)
-    return [("lepton pT, MET, jet multiplicity, truth top pT/pz, hadronic W mass", "distributions.png")]

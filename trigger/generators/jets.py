@@ -19,14 +19,17 @@ within the jet radius (2 for W/Z, 3 for top), so the class is the fully merged t
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+from typing import ClassVar, Literal
+
 import awkward as ak
 import numpy as np
 
-from trigger.data.pythia import (cross_section_pb, delta_r, four_vectors, generate_selected, isin, kinematics,
-                                 make_pythia, visible_final)
-from trigger.spec import JetGenerator
+from trigger.generators.base import Generator
+from trigger.generators.card import histograms
+from trigger.generators.pythia import (cross_section_pb, delta_r, four_vectors, generate_selected, isin, kinematics,
+                                       make_pythia, visible_final)
 
-TREE = "events"
 FEATURES = [
     "zlogz",
     "c1_b0_mmdt", "c1_b1_mmdt", "c1_b2_mmdt",
@@ -57,34 +60,72 @@ ORIGIN_IDS = {"q": (1, 2, 3), "g": (21,), "W": (24,), "Z": (23,), "t": (6,)}
 DECAY_QUARKS = {"q": 0, "g": 0, "W": 2, "Z": 2, "t": 3}
 
 
-def processes(cfg: JetGenerator) -> list[str]:
-    return list(cfg.classes)
+@dataclass
+class JetGenerator(Generator):
+    """Pythia8 + FastJet boosted jets, five classes, hls4ml-LHC-jet-dataset features."""
 
+    name: Literal["jets"] = "jets"
+    events: int = 30000  # jets per class
+    chunk_events: int = 1000
+    classes: list[str] = field(default_factory=lambda: ["q", "g", "W", "Z", "t"])
+    ecm_gev: float = 13000.0
+    jet_radius: float = 0.8
+    pt_min_gev: float = 800.0
+    pt_max_gev: float = 1200.0
+    eta_max: float = 2.0
+    pthat_min_gev: float = 700.0
+    pthat_max_gev: float = 1500.0
+    match_dr: float = 0.6
+    softdrop_beta: float = 0.0
+    softdrop_zcut: float = 0.1
+    mpi: bool = True
+    workers: int = 0  # 0: one per core
 
-def pythia_settings(cfg: JetGenerator, cls: str) -> list[str]:
-    """Every Pythia setting used for one class (the seed is added by make_pythia)."""
-    if cls not in PROCESSES:
-        raise ValueError(f"unknown jet class {cls!r}; known: {sorted(PROCESSES)}")
-    return [
-        f"Beams:eCM = {cfg.ecm_gev}",
-        *(f"{p} = on" for p in PROCESSES[cls]),
-        *HADRONIC_DECAYS.get(cls, []),
-        f"PhaseSpace:pTHatMin = {cfg.pthat_min_gev}",
-        f"PhaseSpace:pTHatMax = {cfg.pthat_max_gev}",
-        f"PartonLevel:MPI = {'on' if cfg.mpi else 'off'}",
-    ]
+    CARD_BRANCHES: ClassVar[list[str]] = ["mass_mmdt", "multiplicity", "d2_b1_mmdt", "n2_b1_mmdt", "zlogz", "jet_pt"]
 
+    def process_names(self) -> list[str]:
+        return list(self.classes)
 
-def make_chunk(cfg: JetGenerator, cls: str, seed: int, n_jets: int) -> tuple[dict, dict]:
-    """`n_jets` truth-matched jets of class `cls`: feature columns + chunk metadata."""
-    pythia = make_pythia(pythia_settings(cfg, cls), seed)
-    columns, timing = generate_selected(pythia, n_jets, lambda events: _jets_from_events(events, cfg, cls))
-    columns = {k: v.astype(np.float32) for k, v in columns.items()}
-    columns["label"] = np.full(n_jets, cfg.classes.index(cls), dtype=np.int32)
-    sigma, sigma_err = cross_section_pb(pythia)
-    meta = {"class": cls, "classes": cfg.classes, "pythia": pythia_settings(cfg, cls),
-            "sigma_pb": sigma, "sigma_err_pb": sigma_err, "timing": timing.as_dict()}
-    return columns, meta
+    def pythia_settings(self, cls: str) -> list[str]:
+        """Every Pythia setting used for one class (the seed is added by make_pythia)."""
+        if cls not in PROCESSES:
+            raise ValueError(f"unknown jet class {cls!r}; known: {sorted(PROCESSES)}")
+        return [
+            f"Beams:eCM = {self.ecm_gev}",
+            *(f"{p} = on" for p in PROCESSES[cls]),
+            *HADRONIC_DECAYS.get(cls, []),
+            f"PhaseSpace:pTHatMin = {self.pthat_min_gev}",
+            f"PhaseSpace:pTHatMax = {self.pthat_max_gev}",
+            f"PartonLevel:MPI = {'on' if self.mpi else 'off'}",
+        ]
+
+    def make_chunk(self, cls: str, seed: int, n_jets: int) -> tuple[dict, dict]:
+        """`n_jets` truth-matched jets of class `cls`: feature columns + chunk metadata."""
+        pythia = make_pythia(self.pythia_settings(cls), seed)
+        columns, timing = generate_selected(pythia, n_jets, lambda events: _jets_from_events(events, self, cls))
+        columns = {k: v.astype(np.float32) for k, v in columns.items()}
+        columns["label"] = np.full(n_jets, self.classes.index(cls), dtype=np.int32)
+        sigma, sigma_err = cross_section_pb(pythia)
+        meta = {"class": cls, "classes": self.classes, "pythia": self.pythia_settings(cls),
+                "sigma_pb": sigma, "sigma_err_pb": sigma_err, "timing": timing.as_dict()}
+        return columns, meta
+
+    def sanity(self, data: dict) -> dict:
+        median = {c: float(np.median(ak.to_numpy(d["mass_mmdt"]))) for c, d in data.items()}
+        expect = {"q": "low (< 50)", "g": "-", "W": "near 80", "Z": "near 91", "t": "near 173"}
+        return {f"{c} jets: median soft-drop mass [GeV]": (m, expect.get(c, "-")) for c, m in median.items()}
+
+    def card_plots(self, data: dict, directory) -> list[tuple[str, str]]:
+        panels = [
+            ("mass_mmdt", "soft-drop mass [GeV]", np.linspace(0, 300, 61), False),
+            ("multiplicity", "constituent multiplicity", np.linspace(0, 200, 51), False),
+            ("d2_b1_mmdt", "D2 (beta=1)", np.linspace(0, 5, 51), False),
+            ("n2_b1_mmdt", "N2 (beta=1)", np.linspace(0, 0.6, 61), False),
+            ("zlogz", "sum z log z", np.linspace(-6, 0, 61), False),
+            ("jet_pt", "jet pT [GeV]", np.linspace(750, 1250, 51), False),
+        ]
+        histograms(directory / "distributions.png", data, panels)
+        return [("substructure features per class", "distributions.png")]
 
 
 def _jets_from_events(events, cfg: JetGenerator, cls: str) -> dict[str, np.ndarray]:
@@ -184,27 +225,3 @@ def substructure(constituents, cfg: JetGenerator) -> dict[str, np.ndarray]:
         "mass_mmdt": np.asarray(groomed.msoftdrop, dtype=np.float64),
         "multiplicity": multiplicity,
     }
-
-
-CARD_BRANCHES = ["mass_mmdt", "multiplicity", "d2_b1_mmdt", "n2_b1_mmdt", "zlogz", "jet_pt"]
-
-
-def sanity(data: dict) -> dict:
-    median = {c: float(np.median(ak.to_numpy(d["mass_mmdt"]))) for c, d in data.items()}
-    expect = {"q": "low (< 50)", "g": "-", "W": "near 80", "Z": "near 91", "t": "near 173"}
-    return {f"{c} jets: median soft-drop mass [GeV]": (m, expect.get(c, "-")) for c, m in median.items()}
-
-
-def card_plots(data: dict, directory) -> list[tuple[str, str]]:
-    from trigger.data.card import histograms
-
-    panels = [
-        ("mass_mmdt", "soft-drop mass [GeV]", np.linspace(0, 300, 61), False),
-        ("multiplicity", "constituent multiplicity", np.linspace(0, 200, 51), False),
-        ("d2_b1_mmdt", "D2 (beta=1)", np.linspace(0, 5, 51), False),
-        ("n2_b1_mmdt", "N2 (beta=1)", np.linspace(0, 0.6, 61), False),
-        ("zlogz", "sum z log z", np.linspace(-6, 0, 61), False),
-        ("jet_pt", "jet pT [GeV]", np.linspace(750, 1250, 51), False),
-    ]
-    histograms(directory / "distributions.png", data, panels)
-    return [("substructure features per class", "distributions.png")]

@@ -13,7 +13,7 @@ import json
 import math
 from pathlib import Path
 
-from trigger.atomic import write_text
+from trigger.atomic import write_json
 from trigger.errors import TriggerError
 from trigger.fixed import FixedType
 
@@ -60,7 +60,7 @@ def describe(hls_model, input_meanings, output_meanings, events: int, project: s
 
 def write(directory: Path, ports: dict, figures: dict, verification: str) -> None:
     interface = {**ports, "figures": figures, "verification": verification}
-    write_text(Path(directory) / FILE, json.dumps(interface, indent=1) + "\n")
+    write_json(Path(directory) / FILE, interface)
 
 
 def load(directory: Path) -> dict:

@@ -16,20 +16,10 @@ reference gets its own weights from its own residuals, by the same rule.
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 import numpy as np
 
 from trigger.errors import TriggerError
 from trigger.spec import Spec
-
-FILE = "score_weights.json"
-
-
-def used(spec: Spec) -> bool:
-    """Only the reconstruction score has per-input weights (the latent norm sums its terms as they are)."""
-    return spec.task == "anomaly" and spec.anomaly.score == "reconstruction"
 
 
 def manual_weights(spec: Spec, features: list[str]) -> np.ndarray:
@@ -53,34 +43,3 @@ def fit(spec: Spec, squared_residuals: np.ndarray, event_weights: np.ndarray | N
     mean = (squared_residuals * w[:, None]).sum(axis=0) / w.sum()
     lsb_squared = 2.0 ** (-2 * (spec.anomaly.residual_bits - spec.anomaly.residual_integer - 1))
     return weights * np.exp2(np.round(-np.log2(np.maximum(mean, lsb_squared))))
-
-
-def fit_pair(spec: Spec, quantized, float_model, x_background, w_background, features: list[str]) -> dict:
-    """Weights of the quantized (firmware) and float scores from the training background; None when unused."""
-    if not used(spec):
-        return {"quantized": None, "float": None}
-    from trigger.models import squared_terms
-
-    return {which: fit(spec, squared_terms(spec, model, x_background, quantized=which == "quantized"), w_background, features)
-            for which, model in (("quantized", quantized), ("float", float_model))}
-
-
-def to_json(features: list[str], weights: dict, method: str) -> str:
-    """Text of trained/score_weights.json (written in the training's atomic swap)."""
-    return json.dumps({"method": method, "features": features, **{k: v.tolist() for k, v in weights.items()}}, indent=1) + "\n"
-
-
-def load_pair(spec: Spec, trained: Path, features: list[str]) -> dict:
-    """The stored weights of the quantized (firmware) and float scores; None when the score has none."""
-    return {which: load(trained, which, features) if used(spec) else None for which in ("quantized", "float")}
-
-
-def load(trained: Path, which: str, features: list[str]) -> np.ndarray:
-    """The stored weights of the quantized (firmware) or float score."""
-    path = Path(trained) / FILE
-    if not path.is_file():
-        raise TriggerError(f"{path}: anomaly score weights missing; retrain (`trigger train <spec>`)")
-    stored = json.loads(path.read_text())
-    if stored["features"] != features:
-        raise TriggerError(f"{path}: weights for inputs {stored['features'][:3]}..., the model has {features[:3]}...; retrain")
-    return np.asarray(stored["quantized" if which != "float" else "float"], np.float64)

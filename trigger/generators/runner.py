@@ -16,7 +16,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import hashlib
-import importlib
 import json
 import logging
 import os
@@ -26,12 +25,16 @@ from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
+import numpy as np
+
 from trigger.atomic import write_text
 from trigger.errors import TriggerError
+from trigger.generators.card import write_card
+from trigger.generators.pythia import Timing, weight_per_event
+from trigger.rootio import write_tree
 
 PHYSICS_VERSION = 2  # bump when generator code changes what it writes
 VERSIONED_PACKAGES = ("pythia8mc", "fastjet", "numpy", "awkward")
-MODULES = {"jets": "trigger.data.jets", "ttbar": "trigger.data.ttbar", "anomaly": "trigger.data.anomaly", "toy": "trigger.data.toy"}
 
 
 class Interrupted(TriggerError):
@@ -49,10 +52,6 @@ class Chunk:
     @property
     def filename(self) -> str:
         return f"{self.process}-{self.index:04d}.root"
-
-
-def module(cfg):
-    return importlib.import_module(MODULES[cfg.name])
 
 
 def data_root() -> Path:
@@ -77,10 +76,9 @@ def dataset_dir(cfg, seed: int, root: Path | None = None) -> Path:
 
 
 def chunk_plan(cfg, seed: int) -> list[Chunk]:
-    gen = module(cfg)
     plan = []
-    for p, process in enumerate(gen.processes(cfg)):
-        total = gen.events_for(cfg, process) if hasattr(gen, "events_for") else cfg.events
+    for p, process in enumerate(cfg.process_names()):
+        total = cfg.events_for(process)
         for i in range(-(-total // cfg.chunk_events)):
             digest = hashlib.sha256(f"{seed}/{process}/{i}".encode()).digest()
             chunk_seed = int.from_bytes(digest[:4], "little") % 900_000_000 + 1
@@ -105,8 +103,6 @@ def generate(cfg, seed: int, root: Path | None = None, progress: bool = True, sc
         _run(cfg, todo, plan, directory, workers, scheduler, progress)
         _log_run(directory, len(todo), time.time() - started, workers, scheduler)
     if card and not (directory / "card.md").exists():
-        from trigger.data.card import write_card
-
         write_card(cfg, seed, directory, plan)
     return files
 
@@ -152,20 +148,15 @@ def _client(scheduler: str | None, workers: int):
 
 def make_chunk_file(cfg, chunk: Chunk, chunks_of_process: int, path: str) -> int:
     """Worker task: generate one chunk and write it atomically; returns its event count."""
-    import numpy as np
-
-    from trigger.data.pythia import Timing, weight_per_event
-    from trigger.data.rootio import write_tree
-
     _silence_native_stdout()
-    columns, meta = module(cfg).make_chunk(cfg, chunk.process, chunk.seed, chunk.events)
+    columns, meta = cfg.make_chunk(chunk.process, chunk.seed, chunk.events)
     rows = np.arange(chunk.events, dtype=np.int64)
     columns["event"] = (np.int64(chunk.process_index) << 40) | (np.int64(chunk.index) << 20) | rows
     if meta.get("sigma_pb"):
         timing = Timing(**meta["timing"])
         columns["weight"] = np.full(chunk.events, weight_per_event(meta["sigma_pb"], timing, chunks_of_process), np.float64)
     meta.update({"generator": cfg.name, "chunk": dataclasses.asdict(chunk), "chunks_of_process": chunks_of_process})
-    write_tree(Path(path), module(cfg).TREE, columns, meta)
+    write_tree(Path(path), cfg.TREE, columns, meta)
     return chunk.events
 
 

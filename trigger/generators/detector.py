@@ -1,6 +1,6 @@
 """A parametric detector for Pythia events (vectorised over a batch with awkward arrays).
 
-The reconstruction, in the order it runs (settings in spec.DetectorSettings):
+The reconstruction, in the order it runs (settings: DetectorSettings below):
 - Leptons: final-state e and mu above the caller's pT/eta thresholds. Relative isolation =
   sum pT of the other visible final-state particles within `isolation_cone`, over the
   lepton pT; isolated if below `isolation_max`. pT smeared by a Gaussian of relative width
@@ -18,11 +18,31 @@ The reconstruction, in the order it runs (settings in spec.DetectorSettings):
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import awkward as ak
 import numpy as np
 
-from trigger.data.pythia import delta_r, four_vectors, isin, kinematics, visible_final
-from trigger.spec import DetectorSettings
+from trigger.generators.pythia import delta_r, four_vectors, isin, kinematics, visible_final
+
+
+@dataclass
+class DetectorSettings:
+    """Parametric reconstruction used by the ttbar and anomaly generators."""
+
+    jet_radius: float = 0.4
+    jet_eta_max: float = 4.7
+    jet_stochastic: float = 1.0  # jet pT resolution: sigma/pT = stochastic/sqrt(pT) (+) constant
+    jet_constant: float = 0.05
+    electron_resolution: float = 0.02  # sigma/pT
+    muon_resolution: float = 0.01
+    isolation_cone: float = 0.3
+    isolation_max: float = 0.15  # sum pT of other visible particles in the cone / lepton pT
+    btag_eff_b: float = 0.70
+    btag_eff_c: float = 0.10
+    btag_eff_light: float = 0.01
+    btag_eta_max: float = 2.5
+
 
 JET_SEED_PT = 10.0  # GeV: jets clustered above this before smearing; callers cut after smearing
 MET_ETA_MAX = 4.9

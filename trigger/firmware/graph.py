@@ -1,7 +1,7 @@
 """The converted hls4ml model as a fixed-point dataflow graph, with ap_fixed semantics.
 
-One graph, two interpreters: `emulator` (vectorised numpy) and `twin` (da4ml tracing, which
-becomes Verilog). Both must compute exactly what the hls4ml C simulation computes, so the
+One graph, two interpreters: trigger.emulate (vectorised numpy) and trigger.rtl.twin (da4ml
+tracing, which becomes Verilog). Both must compute exactly what the hls4ml C simulation computes, so the
 graph keeps every detail that decides a bit:
 - each layer's result type with its rounding (TRN, RND, RND_CONV) and overflow (WRAP, SAT,
   SAT_SYM) modes;
@@ -17,55 +17,21 @@ from __future__ import annotations
 
 import hashlib
 import math
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from trigger.errors import TriggerError
-from trigger.fixed import FixedType
+from trigger.fixed import FixedType, cast
 
-ROUNDINGS = ("TRN", "RND", "RND_CONV")
-OVERFLOWS = ("WRAP", "SAT", "SAT_SYM")
 EXACT_BITS = 53  # float64 holds every integer below 2^53 exactly: the emulator's working range
 
 
-@dataclass(frozen=True)
-class Fixed(FixedType):
-    """A FixedType (ap_fixed<W,I> / ap_ufixed<W,I>) with its quantization and overflow modes."""
-
-    rounding: str = "TRN"
-    overflow: str = "WRAP"
-
-    @classmethod
-    def of(cls, precision, where: str) -> "Fixed":
-        """From an hls4ml precision type (FixedPrecisionType / IntegerPrecisionType)."""
-        rounding = _mode_name(getattr(precision, "rounding_mode", None), "TRN")
-        overflow = _mode_name(getattr(precision, "saturation_mode", None), "WRAP")
-        if rounding not in ROUNDINGS or overflow not in OVERFLOWS:
-            raise TriggerError(f"layer '{where}': {rounding}/{overflow} is not supported by the RTL twin "
-                               f"(rounding {'/'.join(ROUNDINGS)}, overflow {'/'.join(OVERFLOWS)})")
-        if getattr(precision, "saturation_bits", 0):
-            raise TriggerError(f"layer '{where}': saturation bits are not supported by the RTL twin")
-        base = FixedType.of(precision)
-        return cls(base.width, base.integer, base.signed, rounding, overflow)
-
-    @property
-    def frac(self) -> int:
-        return self.width - self.integer
-
-    @property
-    def kif(self) -> tuple[int, int, int]:
-        """da4ml's (sign, integer bits without sign, fraction bits)."""
-        return int(self.signed), self.integer - int(self.signed), self.frac
-
-    def __str__(self) -> str:
-        return f"{'' if self.signed else 'u'}fixed<{self.width},{self.integer},{self.rounding},{self.overflow}>"
-
-
-def _mode_name(mode, default: str) -> str:
-    if mode is None:
-        return default
-    return getattr(mode, "name", str(mode)).upper()
+def fixed_type(precision, where: str) -> FixedType:
+    """The type of an hls4ml precision, if the graph can reproduce it bit for bit; else a one-line error."""
+    if getattr(precision, "saturation_bits", 0):
+        raise TriggerError(f"layer '{where}': saturation bits are not supported by the RTL twin")
+    return FixedType.of(precision).check_modes(where)
 
 
 @dataclass(frozen=True)
@@ -76,36 +42,12 @@ class Span:
     hi: float = math.inf
     frac: float = math.inf
 
-    def fits(self, fmt: Fixed) -> bool:
+    def fits(self, fmt: FixedTypeType) -> bool:
         return self.lo >= fmt.lo and self.hi <= fmt.hi
 
-
-def cast(values, fmt: Fixed, known: Span = Span(), out: np.ndarray | None = None) -> np.ndarray:
-    """ap_fixed assignment on real values held in float64: round, then overflow. Exact while
-    every value is a multiple of a power of two within 53 bits (checked when the graph is built).
-    What `known` proves cannot happen (rounding on the grid, overflow in range) is skipped.
-    Works in place on `out` when given (values may be `out` itself)."""
-    if out is None:
-        out = np.array(values, np.float64)
-    elif out is not values:
-        np.copyto(out, values)
-    if known.frac > fmt.frac:
-        np.multiply(out, 2.0**fmt.frac, out=out)
-        if fmt.rounding == "RND":
-            np.add(out, 0.5, out=out)
-        if fmt.rounding == "RND_CONV":  # ties to even, which is rint's rounding
-            np.rint(out, out=out)
-        else:
-            np.floor(out, out=out)
-        np.multiply(out, fmt.lsb, out=out)
-    if known.fits(fmt):
-        return out
-    if fmt.overflow == "WRAP":
-        period = 2.0**fmt.integer
-        out -= period * np.floor((out - fmt.lo) / period)
-        return out
-    low = fmt.lo if fmt.overflow == "SAT" or not fmt.signed else -fmt.hi
-    return np.clip(out, low, fmt.hi, out=out)
+    def needs(self, fmt: FixedTypeType) -> tuple[bool, bool]:
+        """Whether casting such a value onto `fmt` can round, and can overflow (fixed.cast's flags)."""
+        return self.frac > fmt.frac, not self.fits(fmt)
 
 
 @dataclass
@@ -115,9 +57,9 @@ class Step:
     name: str
     op: str
     inputs: tuple[str, ...]
-    result: Fixed
+    result: FixedType
     size: int
-    accum: Fixed | None = None
+    accum: FixedType | None = None
     weight: np.ndarray | None = None  # (n_in, n_out), values on the weight_t grid
     bias: np.ndarray | None = None  # (n_out,), values on the accum_t grid
     exact_products: bool = True  # every product already on the accum_t grid (no per-product truncation)
@@ -149,22 +91,12 @@ class Graph:
         """sha256 of everything that decides a bit: ops, wiring, formats, weights, biases."""
         h = hashlib.sha256()
         for s in self.steps:
-            h.update(f"{s.name}|{s.op}|{s.inputs}|{s.result}|{s.accum}|{s.size}".encode())
+            accum = s.accum.spelled if s.accum else None
+            h.update(f"{s.name}|{s.op}|{s.inputs}|{s.result.spelled}|{accum}|{s.size}".encode())
             for array in (s.weight, s.bias):
                 if array is not None:
                     h.update(np.ascontiguousarray(array, np.float64).tobytes())
         return h.hexdigest()
-
-    def with_weight(self, layer: str, index: tuple[int, int], delta_lsb: int) -> "Graph":
-        """A copy with one weight moved by `delta_lsb` LSBs of its weight type (to prove a check can fail)."""
-        steps = []
-        for s in self.steps:  # new Step objects: annotate() must not touch this graph's spans
-            if s.name == layer:
-                w = s.weight.copy()
-                w[index] += delta_lsb * s.meta["weight_lsb"]
-                s = replace(s, weight=w, exact_products=_products_exact(w, s.meta["input_frac"], s.accum))
-            steps.append(replace(s))
-        return annotate(Graph(self.name, steps))
 
 
 def from_hls(hls_model, name: str) -> Graph:
@@ -179,7 +111,7 @@ def from_hls(hls_model, name: str) -> Graph:
         if any(i not in known for i in inputs):
             raise TriggerError(f"layer '{layer.name}': input {list(inputs)} is not an earlier layer")
         out = layer.get_output_variable()
-        result = Fixed.of(out.type.precision, layer.name)
+        result = fixed_type(out.type.precision, layer.name)
         size = int(np.prod(out.shape))
         if op == "dense":
             step = _dense(layer, known[inputs[0]], result, size)
@@ -221,7 +153,7 @@ def annotate(graph: Graph) -> Graph:
     return graph
 
 
-def _after(known: Span, fmt: Fixed) -> Span:
+def _after(known: Span, fmt: FixedType) -> Span:
     """The span of cast(value, fmt): rounding moves a value by less than one LSB, within range."""
     if known.fits(fmt):
         return Span(known.lo - fmt.lsb * (known.frac > fmt.frac), known.hi + fmt.lsb * (known.frac > fmt.frac),
@@ -246,13 +178,13 @@ def _op(layer) -> str:
                        "supported: Dense, ReLU/linear Activation, Merge subtract/multiply")
 
 
-def _dense(layer, source: Step, result: Fixed, size: int) -> Step:
-    accum = Fixed.of(layer.get_attr("accum_t").precision, layer.name)
+def _dense(layer, source: Step, result: FixedType, size: int) -> Step:
+    accum = fixed_type(layer.get_attr("accum_t").precision, layer.name)
     if accum.overflow != "WRAP":
         raise TriggerError(f"layer '{layer.name}': a saturating accumulator ({accum}) depends on the summation "
                            "order; the RTL twin needs a wrapping accum_t")
-    weight_t = Fixed.of(layer.weights["weight"].type.precision, f"{layer.name} weights")
-    bias_t = Fixed.of(layer.weights["bias"].type.precision, f"{layer.name} biases")
+    weight_t = fixed_type(layer.weights["weight"].type.precision, f"{layer.name} weights")
+    bias_t = fixed_type(layer.weights["bias"].type.precision, f"{layer.name} biases")
     n_in = int(layer.get_attr("n_in"))
     weight = cast(np.asarray(layer.weights["weight"].data, np.float64).reshape(n_in, size), weight_t)
     bias = cast(cast(np.asarray(layer.weights["bias"].data, np.float64).reshape(size), bias_t), accum)
@@ -261,7 +193,7 @@ def _dense(layer, source: Step, result: Fixed, size: int) -> Step:
                 {"weight_lsb": weight_t.lsb, "input_frac": source.result.frac})
 
 
-def _products_exact(weight: np.ndarray, input_frac: int, accum: Fixed) -> bool:
+def _products_exact(weight: np.ndarray, input_frac: int, accum: FixedType) -> bool:
     """True when x*w lies on accum_t's grid for every x on the input grid, i.e. the per-product
     cast to accum_t only wraps (which the final modular sum already does)."""
     return bool(np.all(np.mod(weight * 2.0 ** (accum.frac - input_frac), 1.0) == 0))

@@ -1,9 +1,9 @@
 """Dataset card: card.md + PNGs next to the chunks, written once the dataset is complete.
 
 Generic part (here): yields, cross sections, filter efficiencies, the weighted mixture,
-generation rates against Pythia's own next() rate, and the run log. Generator part (in
-each generator module): `CARD_BRANCHES`, `card_plots(data, directory)` and
-`sanity(data)`, the physics checks that the tests assert too.
+generation rates against Pythia's own next() rate, and the run log. Generator part (its
+class): `CARD_BRANCHES`, `card_plots(data, directory)` and `sanity(data)`, the physics
+checks that the tests assert too. A plan: chunks with `process`, `filename`, `events`.
 """
 
 from __future__ import annotations
@@ -15,11 +15,11 @@ import awkward as ak
 import numpy as np
 
 from trigger.atomic import write_text
-from trigger.data.generate import Chunk, module
-from trigger.data.rootio import open_root, read_metadata
+from trigger.plots import figure, save
+from trigger.rootio import open_root, read_metadata
 
 
-def load_by_process(directory: Path, plan: list[Chunk], tree: str, branches: list[str]) -> dict[str, dict]:
+def load_by_process(directory: Path, plan: list, tree: str, branches: list[str]) -> dict[str, dict]:
     """Branches of every chunk, concatenated per process (awkward arrays)."""
     parts: dict[str, list] = {}
     for c in plan:
@@ -28,7 +28,7 @@ def load_by_process(directory: Path, plan: list[Chunk], tree: str, branches: lis
     return {p: {b: ak.concatenate([a[b] for a in arrays]) for b in branches} for p, arrays in parts.items()}
 
 
-def summarise(directory: Path, plan: list[Chunk]) -> dict[str, dict]:
+def summarise(directory: Path, plan: list) -> dict[str, dict]:
     """Per process: events, chunks, sigma, filter efficiency, summed weight, rates."""
     out: dict[str, dict] = {}
     for c in plan:
@@ -59,16 +59,15 @@ def summarise(directory: Path, plan: list[Chunk]) -> dict[str, dict]:
     return out
 
 
-def write_card(cfg, seed: int, directory: Path, plan: list[Chunk]) -> Path:
-    gen = module(cfg)
+def write_card(cfg, seed: int, directory: Path, plan: list) -> Path:
     stats = summarise(directory, plan)
-    data = load_by_process(directory, plan, gen.TREE, gen.CARD_BRANCHES)
-    plots = gen.card_plots(data, directory)
-    checks = gen.sanity(data)
+    data = load_by_process(directory, plan, cfg.TREE, cfg.CARD_BRANCHES)
+    plots = cfg.card_plots(data, directory)
+    checks = cfg.sanity(data)
     runs = json.loads((directory / "runs.json").read_text()) if (directory / "runs.json").exists() else []
     lines = [f"# Dataset card: {cfg.name} (`{directory.name}`)", "",
-             f"Generator `{cfg.name}` (trigger/data/{cfg.name}.py has the physics definitions), seed {seed}, "
-             f"{sum(c.events for c in plan)} events in {len(plan)} chunk files, tree `{gen.TREE}`. "
+             f"Generator `{cfg.name}` (trigger/generators/{cfg.name}.py has the physics definitions), seed {seed}, "
+             f"{sum(c.events for c in plan)} events in {len(plan)} chunk files, tree `{cfg.TREE}`. "
              "Settings: `settings.json`.", "", "## Yields", "",
              "| process | events | chunks | sigma [pb] | filter eff. | sigma x eff [pb] | mixture |",
              "|---|---|---|---|---|---|---|"]
@@ -108,8 +107,6 @@ def _g(value) -> str:
 
 def histograms(path: Path, data: dict[str, dict], panels: list[tuple]) -> Path:
     """One panel per (branch-or-callable, x label, bins, log-y flag); one normalised line per process."""
-    from trigger.plots import figure, save
-
     cols = 3
     rows = -(-len(panels) // cols)
     fig, axes = figure(rows, cols, size=(5 * cols, 3.6 * rows))

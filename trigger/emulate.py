@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from trigger.rtl.graph import Graph, cast
+from trigger.fixed import cast
+from trigger.firmware import Graph
 
 CHUNK = 2048  # events per block: small enough to stay in cache
 
@@ -59,7 +60,7 @@ class Emulator:
                     products = np.floor(args[0][:, :, None] * step.weight[None] * 2.0**step.accum.frac)
                     np.multiply(products.sum(axis=1), step.accum.lsb, out=out)
                 out += step.bias
-                cast(out, step.accum, step.acc_known, out=out)
+                cast(out, step.accum, *step.acc_known.needs(step.accum), out=out)
             elif step.op == "relu":
                 np.maximum(args[0], 0.0, out=out)
             elif step.op == "linear":
@@ -68,5 +69,5 @@ class Emulator:
                 np.subtract(args[0], args[1], out=out)
             else:  # multiply
                 np.multiply(args[0], args[1], out=out)
-            cast(out, step.result, step.known, out=out)
+            cast(out, step.result, *step.known.needs(step.result), out=out)
         return buffers

@@ -1,0 +1,80 @@
+"""The committed artifacts, read as they are (nothing is re-run here): every metrics.json follows the
+contract and is strict JSON, the committed RTL twins agree with their metrics, the test samples stay
+under 1 MiB, and the README's summary table is the one the committed metrics give."""
+
+import json
+import math
+
+import pytest
+
+from conftest import REPO
+from trigger.report.summary import readme_block, table
+
+SHIPPED = ["jet_tagger", "anomaly_ae", "jet_compression", "top_regression", "top_toy"]
+CONTRACT = {"model", "task", "events", "csim", "metrics", "overflow", "budget", "backends"}
+QUANTITIES = ("latency_ns", "latency_cycles", "ii_cycles", "dsp", "lut", "ff", "bram")
+
+
+def metrics(name: str) -> dict:
+    return json.loads((REPO / "models" / name / "metrics.json").read_text())
+
+
+def _strict(value) -> bool:
+    if isinstance(value, float):
+        return math.isfinite(value)
+    if isinstance(value, dict):
+        return all(map(_strict, value.values()))
+    if isinstance(value, list):
+        return all(map(_strict, value))
+    return True
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_committed_metrics_follow_contract(name):
+    committed = metrics(name)
+    json.loads((REPO / "models" / name / "metrics.json").read_text(), parse_constant=pytest.fail)  # no NaN/Infinity
+    assert _strict(committed)
+    assert CONTRACT <= set(committed)
+    assert committed["csim"]["exact_fraction"] == 1.0
+    assert set(committed["csim"]) >= {"backend", "exact_fraction", "max_lsb_diff", "first_diverging_layer"}
+    assert set(committed["metrics"]) == {"float", "quantized", "csim"}
+    for layer in committed["overflow"].values():
+        assert set(layer) >= {"saturated", "range"}
+    budget = committed["budget"]
+    assert isinstance(budget["pass"], bool)
+    for quantity in QUANTITIES:
+        assert budget[quantity]["source"] in ("vivado", "rtl", "estimate")
+        assert set(budget[quantity]) >= {"value", "limit", "source"}
+    for backend in committed["backends"].values():
+        assert list(backend["figures"]) == list(backend["estimate"])  # one key order everywhere
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_committed_rtl_twin_matches_the_csim_and_labels_its_figures(name):
+    """`make rtl` results as committed: every test event bit-exact, latency = da4ml depth, and
+    metrics.json carrying exactly these figures, labelled rtl, for this graph."""
+    report = json.loads((REPO / "models" / name / "rtl.json").read_text())
+    committed = metrics(name)
+    sim = report["simulation"]
+    assert sim["mismatches"] == 0 and sim["exact_fraction"] == 1.0 and sim["events"] == committed["events"]
+    assert sim["latency_cycles"] == sim["valid_latency_cycles"] == sim["pipeline_depth"] and sim["ii_cycles"] == 1
+    assert report["emulator"]["exact_fraction"] == 1.0
+    assert committed["backends"][committed["csim"]["backend"]]["graph_sha256"] == report["graph_sha256"]
+    assert committed["rtl"]["figures"] == report["figures"]
+    assert all(f["source"] == "rtl" for f in report["figures"].values()) and report["timing"]["source"] == "estimate"
+    for quantity in ("latency_cycles", "ii_cycles", "lut", "ff", "dsp", "bram"):
+        assert committed["budget"][quantity]["source"] == "rtl"
+        assert committed["budget"][quantity]["value"] == report["figures"][quantity]["value"]
+
+
+def test_trained_models_are_committed_within_limits():
+    record = json.loads((REPO / "models/jet_tagger/trained/training.json").read_text())
+    assert min(record["train_per_class"].values()) >= 20000
+    for name in SHIPPED:
+        assert (REPO / "models" / name / "trained/test_sample.npz").stat().st_size <= 1 << 20
+
+
+def test_readme_summary_table_is_the_committed_metrics():
+    """The table in the README is generated (`trigger summary --readme README.md <models>`), never typed."""
+    expected = table([metrics(name) for name in sorted(SHIPPED)])
+    assert readme_block(REPO / "README.md") == expected + "\n"

@@ -1,0 +1,72 @@
+"""The budget gate: limits from budget.yml, checked against the best figures and the metric drops.
+
+budget.yml is validated when it is read, before any csim runs: every key is a quantity of
+trigger.figures.QUANTITIES or `max_metric_drop`, every limit a number (or null: no limit),
+and every metric drop one the task reports.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from trigger.errors import TriggerError
+from trigger.figures import QUANTITIES
+from trigger.spec import read_yaml
+
+
+def _number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def load_budget(path: Path, drops: tuple[str, ...] | None = None) -> dict:
+    """Limits of `path`; `drops`: the metric drops the task reports (checked when given)."""
+    path = Path(path)
+    if not path.is_file():
+        raise TriggerError(f"{path}: budget file missing; add one with limits for {', '.join(QUANTITIES)}")
+    raw = read_yaml(path, "budget file") or {}
+    if not isinstance(raw, dict):
+        raise TriggerError(f"{path}: must be a mapping of quantity: limit")
+    allowed = set(QUANTITIES) | {"max_metric_drop"}
+    for key, value in raw.items():
+        if key not in allowed:
+            raise TriggerError(f"{path}: unknown key '{key}' (allowed: {', '.join(sorted(allowed))})")
+        if key != "max_metric_drop" and value is not None and not _number(value):
+            raise TriggerError(f"{path}: '{key}' must be a number, got {value!r}")
+    metric_drops = raw.get("max_metric_drop") or {}
+    if not isinstance(metric_drops, dict):
+        raise TriggerError(f"{path}: 'max_metric_drop' must be a mapping of metric: largest allowed drop")
+    for key, value in metric_drops.items():
+        if not _number(value):
+            raise TriggerError(f"{path}: 'max_metric_drop.{key}' must be a number, got {value!r}")
+        if drops is not None and key not in drops:
+            raise TriggerError(f"{path}: 'max_metric_drop.{key}' is not a metric of this task (it has: {', '.join(drops)})")
+    return raw
+
+
+def evaluate(figures: dict[str, dict], metric_drops: dict[str, float], limits: dict) -> dict:
+    """Every limited quantity with value, limit and source; pass only if all are within limits."""
+    result: dict = {}
+    ok = True
+    for name in QUANTITIES:
+        if limits.get(name) is None:
+            continue
+        if name not in figures:
+            raise TriggerError(f"budget: no figure for '{name}'")
+        fig = figures[name]
+        within = fig["value"] <= limits[name]
+        result[name] = {"value": fig["value"], "limit": limits[name], "source": fig["source"], "pass": within}
+        ok &= within
+    for name, limit in (limits.get("max_metric_drop") or {}).items():
+        if name not in metric_drops:
+            raise TriggerError(f"budget: max_metric_drop.{name} is not a metric of this task ({', '.join(metric_drops)})")
+        value = round(float(metric_drops[name]), 6)
+        within = value <= limit
+        result[f"{name}_drop"] = {"value": value, "limit": limit, "source": "csim", "pass": within}
+        ok &= within
+    result["pass"] = bool(ok)
+    return result
+
+
+def failures(budget: dict) -> list[str]:
+    return [f"{name} = {fig['value']} ({fig['source']}) > limit {fig['limit']}"
+            for name, fig in budget.items() if isinstance(fig, dict) and not fig.get("pass", True)]

@@ -1,0 +1,250 @@
+"""The anomaly trigger: an autoencoder trained on background only, whose score is computed on chip.
+
+Score (one number per event):
+  reconstruction: sum_i w_i * q(x_i - r_i)^2, q = ap_fixed<residual_bits, residual_integer+1>,
+                  w_i powers of two (trigger/tasks/score_weights.py);
+  latent:         sum_j z_j^2 over the quantized latent of the encoder.
+The square and the sum run in float64 on the Keras side so that they are exact. The trigger
+fires when score > threshold; the threshold for `anomaly.target` is set on the held-out
+background and stored with the model (conventions in trigger/tasks/rates.py). Metrics: TPR per
+signal at the threshold (+- binomial), ROC AUC, TPR at FPR 1e-3 / 1e-4, background FPR.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from trigger.data import Dataset, Split, read_column, read_labels
+from trigger.errors import TriggerError
+from trigger.keras2 import keras
+from trigger.models import encoder, predict, quantizer
+from trigger.plots import figure, save
+from trigger.tasks import rates
+from trigger.tasks.base import Task
+from trigger.tasks.score_weights import fit as fit_weights
+
+STYLES = {"float": "--", "quantized": ":", "csim": "-"}
+
+
+class Anomaly(Task):
+    name = "anomaly"
+    metric = "mean TPR"
+    drop_names = ("tpr_rel", "auc")
+
+    def __init__(self, spec):
+        super().__init__(spec)
+        self.a = spec.anomaly
+
+    # ------------------------------------------------------------------ data
+    def labels(self, files: list[Path], events: int) -> dict:
+        a, tree = self.a, self.spec.data.tree
+        out = {"y": read_labels(files, tree, a.process_branch, len(a.processes), "anomaly.process_branch"),
+               "classes": list(a.processes)}
+        if a.weight_branch:
+            out["w"] = read_column(files, tree, a.weight_branch, "anomaly.weight_branch")
+        return out
+
+    def test_only(self, data: Dataset) -> np.ndarray:
+        return np.isin(data.y, [data.classes.index(s) for s in self.a.signals])
+
+    @property
+    def test_fraction(self) -> float:
+        return self.a.background_test_fraction
+
+    def test_sample(self, test: Dataset) -> Dataset:
+        """Half background, the rest shared equally by the signals."""
+        n = self.spec.verify.events
+        signals = [test.classes.index(s) for s in self.a.signals]
+        background = np.flatnonzero(~np.isin(test.y, signals))[: n // 2]
+        per_signal = (n - len(background)) // max(len(signals), 1)
+        chosen = [background] + [np.flatnonzero(test.y == s)[:per_signal] for s in signals]
+        return test.take(np.concatenate(chosen))
+
+    # ------------------------------------------------------------------ score
+    @property
+    def weighted(self) -> bool:
+        """Only the reconstruction score has per-input weights (the latent norm sums its terms as they are)."""
+        return self.a.score == "reconstruction"
+
+    def score_model(self, model: keras.Model, weights: np.ndarray | None) -> keras.Model:
+        """The autoencoder with its on-chip score: what becomes the HLS project."""
+        from qkeras import QActivation
+
+        if self.a.score == "latent":
+            terms = encoder(model).output
+            weights = np.ones(self.spec.model.latent)
+        else:
+            residual = keras.layers.Subtract(name="residual")([model.input, model.output])
+            terms = QActivation(quantizer(self.a.residual_bits, self.a.residual_integer), name="residual_q")(residual)
+            weights = np.ones(model.input.shape[-1]) if weights is None else weights
+        squared = keras.layers.Multiply(name="squared", dtype="float64")([terms, terms])
+        score = keras.layers.Dense(1, use_bias=False, trainable=False, dtype="float64", name="score")(squared)
+        head = keras.Model(model.input, score, name="anomaly_score")
+        head.get_layer("score").set_weights([np.asarray(weights, np.float64).reshape(-1, 1)])
+        return head
+
+    def squared_terms(self, model: keras.Model, x: np.ndarray, quantized: bool) -> np.ndarray:
+        """Per-input squared residuals (events x inputs): q(x - r)^2 as on chip, or (x - r)^2 for the float model."""
+        if quantized:
+            head = self.score_model(model, None)
+            return predict(keras.Model(head.input, head.get_layer("squared").output), x)
+        return (x - predict(model, x)) ** 2
+
+    def float_score(self, model: keras.Model, x: np.ndarray, weights: np.ndarray | None) -> np.ndarray:
+        if self.a.score == "latent":
+            return np.sum(predict(encoder(model), x) ** 2, axis=1, keepdims=True)
+        weights = np.ones(x.shape[1]) if weights is None else weights
+        return np.sum(weights * self.squared_terms(model, x, quantized=False), axis=1, keepdims=True)
+
+    def weights(self, trained, which: str) -> np.ndarray | None:
+        if not self.weighted:
+            return None
+        if trained.score_weights is None:
+            raise TriggerError(f"{trained.directory}/score_weights.json: anomaly score weights missing; retrain "
+                               f"(`trigger train {self.spec.name}`)")
+        return np.asarray(trained.score_weights[which], np.float64)
+
+    # ------------------------------------------------------------------ training
+    def operating_point(self, models: dict, x_train: np.ndarray, x_test: np.ndarray, parts: Split, firmware_type) -> dict:
+        """Score weights from the training background, then the thresholds of the quantized (firmware) and float
+        scores on the held-out background; `report` describes the operating point on the full test set."""
+        train, test, features = parts.train, parts.test, parts.train.features
+        weights = {"quantized": None, "float": None}
+        out: dict = {}
+        if self.weighted:
+            weights = {k: fit_weights(self.spec, self.squared_terms(m, x_train, k == "quantized"), train.w, features)
+                       for k, m in models.items()}
+            out["score_weights"] = {"method": self.a.score_weights, "features": features,
+                                    **{k: v.tolist() for k, v in weights.items()}}
+        head = self.score_model(models["quantized"], weights["quantized"])
+        scores = {"quantized": predict(head, x_test), "float": self.float_score(models["float"], x_test, weights["float"])}
+        fpr = self.a.target.false_positive_rate
+        score_type = firmware_type(head)
+        split = {k: rates.split_scores(v, test.y, test.w, test.classes, self.a.signals) for k, v in scores.items()}
+        (q_bkg, w_bkg, q_sig), (f_bkg, _, f_sig) = split["quantized"], split["float"]
+        t_q, t_f = rates.threshold_for(q_bkg, w_bkg, fpr), rates.threshold_for(f_bkg, w_bkg, fpr)
+        achieved, err = rates.fpr_at(q_bkg, w_bkg, t_q)
+        out["threshold"] = {
+            "value": t_q, "raw": int(round(t_q / score_type.lsb)), "type": str(score_type), "decision": "score > threshold",
+            "fpr_target": fpr, "fpr_achieved": achieved, "fpr_achieved_err": err, "background_events": int(len(q_bkg)),
+            "background_effective_events": rates.effective_events(w_bkg),
+            "float_threshold": t_f, "float_fpr_achieved": rates.fpr_at(f_bkg, w_bkg, t_f)[0],
+        }
+        out["report"] = {
+            "target": {"fpr": fpr, "rate_khz": self.a.target.rate_khz, "crossing_rate_mhz": self.a.target.crossing_rate_mhz},
+            "quantized": rates.signal_report(q_bkg, w_bkg, q_sig, t_q),
+            "float": rates.signal_report(f_bkg, w_bkg, f_sig, t_f),
+            "sample": "full held-out test set (background + all signal events); quantized = the firmware score in Keras",
+        }
+        return out
+
+    # ------------------------------------------------------------------ firmware
+    def firmware_model(self, trained) -> keras.Model:
+        return self.score_model(trained.model, self.weights(trained, "quantized"))
+
+    def float_reference(self, trained, x: np.ndarray) -> np.ndarray:
+        return self.float_score(trained.float_model, x, self.weights(trained, "float"))
+
+    def head_precisions(self, layers: dict, model: keras.Model) -> None:
+        """Also: the residual and square are exact ('auto'), and the score sum uses the exact type of its
+        power-of-two weights, accumulating exactly."""
+        super().head_precisions(layers, model)
+        for name in ("residual", "squared"):
+            if name in layers:
+                layers[name]["Precision"] = {"result": "auto"}
+        exponents = np.log2(model.get_layer("score").get_weights()[0])
+        lo, hi = int(exponents.min()), int(exponents.max())
+        layers["score"]["Precision"] = {"weight": f"ap_ufixed<{hi - lo + 1},{hi + 1}>", "bias": "ap_ufixed<1,1>",
+                                        "result": "auto", "accum": "auto"}
+
+    def threshold(self, trained, which: str = "quantized") -> float:
+        if trained.threshold is None:
+            raise TriggerError(f"{trained.directory}/threshold.json: threshold missing; retrain (`trigger train {self.spec.name}`)")
+        return trained.threshold["float_threshold" if which == "float" else "value"]
+
+    def firmware_files(self, trained, output_type, type_name: str) -> dict[str, str]:
+        """The trigger bit as a C++ constant + decision function next to the HLS top function."""
+        name, t = self.spec.name, trained.threshold
+        raw = self.threshold(trained) / output_type.lsb
+        if raw != round(raw) or not output_type.lo <= t["value"] <= output_type.hi:
+            raise TriggerError(f"models/{name}/trained/threshold.json: threshold {t['value']} is not a value of the firmware "
+                               f"score type {output_type}; retrain (`trigger train {name}`) after changing firmware settings")
+        guard = f"{name.upper()}_THRESHOLD_H_"
+        return {f"{name}_threshold.h": f"""// Trigger bit of {name}: fire when score > threshold.
+// Generated by `trigger synth` from models/{name}/trained/threshold.json; do not edit.
+// Threshold = {int(raw)} LSB of {output_type}; background FPR {t['fpr_achieved']:.3e}
+// (target {t['fpr_target']:.3e}) on {t['background_events']} held-out background events.
+#ifndef {guard}
+#define {guard}
+#include "defines.h"
+
+static const {type_name} {name.upper()}_THRESHOLD = {t['value']!r};
+
+inline bool {name}_trigger_bit(const {type_name} &score) {{ return score > {name.upper()}_THRESHOLD; }}
+
+#endif
+"""}
+
+    def output_meanings(self, n: int) -> list[tuple[str, str]]:
+        name = self.spec.name
+        return [(f"anomaly score; trigger bit = score > {name.upper()}_THRESHOLD ({name}_threshold.h)", "1")]
+
+    # ------------------------------------------------------------------ metrics
+    def evaluate(self, outputs: np.ndarray, sample: Dataset, which: str, trained) -> dict:
+        bkg, w, sig = rates.split_scores(outputs, sample.y, sample.w, sample.classes, self.a.signals)
+        t = self.threshold(trained, which)
+        fpr, err = rates.fpr_at(bkg, w, t)
+        return {"threshold": t, "background_fpr": fpr, "background_fpr_err": err, "background_events": int(len(bkg)),
+                "signals": rates.signal_report(bkg, w, sig, t)}
+
+    def drops(self, reference: dict, other: dict) -> dict:
+        """Worst relative TPR loss (positive = csim below float) and worst AUC loss over the signals."""
+        pairs = list(zip(reference["signals"].values(), other["signals"].values()))
+        rel = [(r["tpr"] - o["tpr"]) / r["tpr"] for r, o in pairs if r["tpr"] > 0]
+        return {"tpr_rel": max(rel) if rel else 0.0, "auc": max(r["auc"] - o["auc"] for r, o in pairs) if pairs else 0.0}
+
+    def headline(self, metrics: dict) -> float:
+        return float(np.mean([s["tpr"] for s in metrics["signals"].values()]))
+
+    def plots(self, directory: Path, sample: Dataset, outputs: dict[str, np.ndarray], backend: str, trained) -> None:
+        split = {k: rates.split_scores(outputs[k], sample.y, sample.w, sample.classes, self.a.signals) for k in ("float", "csim")}
+        self._scores_plot(directory / "scores.png", split, {k: self.threshold(trained, k) for k in split}, backend)
+        self._roc_plot(directory / "roc.png", split, backend)
+
+    @staticmethod
+    def _scores_plot(path: Path, split: dict, thresholds: dict, backend: str) -> None:
+        """Score distributions, background (weighted) vs each signal, float and csim, with the trigger thresholds."""
+        fig, axes = figure(1, 2, size=(12, 4.5))
+        for ax, (which, (bkg, w, sig)) in zip(axes, split.items()):
+            everything = np.concatenate([bkg, *sig.values()])
+            bins = np.linspace(0, np.percentile(everything, 99.5) * 1.1 + 1e-9, 61)
+            ax.hist(np.clip(bkg, None, bins[-1]), bins=bins, weights=w / w.sum(), histtype="stepfilled", alpha=0.3,
+                    color="grey", label="SM background")
+            for i, (name, s) in enumerate(sig.items()):
+                ax.hist(np.clip(s, None, bins[-1]), bins=bins, histtype="step", density=False,
+                        weights=np.full(len(s), 1.0 / max(len(s), 1)), color=f"C{i}", label=name)
+            ax.axvline(thresholds[which], color="k", ls="--", lw=1, label="trigger threshold")
+            ax.set(yscale="log", xlabel="anomaly score" + (" (float)" if which == "float" else f" (csim, {backend})"),
+                   ylabel="fraction of events", title="last bin includes overflow")
+            ax.grid(alpha=0.3)
+            ax.legend(fontsize=7)
+        save(fig, path)
+
+    @staticmethod
+    def _roc_plot(path: Path, split: dict, backend: str) -> None:
+        from sklearn.metrics import roc_curve
+
+        fig, (ax,) = figure(1, 1, size=(6.5, 5))
+        for which, (bkg, w, sig) in split.items():
+            for i, (name, s) in enumerate(sig.items()):
+                y = np.concatenate([np.zeros(len(bkg)), np.ones(len(s))])
+                fpr, tpr, _ = roc_curve(y, np.concatenate([bkg, s]), sample_weight=np.concatenate([w, np.ones(len(s))]))
+                ax.plot(np.maximum(fpr, 1e-6), tpr, STYLES[which], color=f"C{i}",
+                        label=f"{name} {'float' if which == 'float' else 'csim (' + backend + ')'}")
+        ax.set(xscale="log", xlim=(1e-5, 1), ylim=(0, 1.02), xlabel="background FPR (weighted)",
+               ylabel="signal efficiency (TPR)", title="anomaly score ROC per signal")
+        ax.grid(alpha=0.3, which="both")
+        ax.legend(fontsize=7, ncol=2)
+        save(fig, path)
