@@ -115,6 +115,7 @@ def test_gxx_missing(tiny_project, tmp_path, monkeypatch, capsys):
     assert_clean_failure(capsys, tiny_project, before, code, "g++ not found on PATH")
 
 
+@pytest.mark.slow
 def test_interrupted_synth_keeps_previous_project(tiny_project, monkeypatch, capsys):
     assert run_cli("synth", "models/tiny") == 0
     before = outputs(tiny_project)
@@ -136,13 +137,14 @@ def test_interrupted_training_keeps_previous_model(tiny_project, monkeypatch, ca
     before = outputs(tiny_project)
     import trigger.trained
 
-    real_save = trigger.trained._save_sample
+    real_save = trigger.trained.save_model
 
-    def interrupted_save(*args, **kwargs):
-        real_save(*args, **kwargs)  # some new files already exist in the staging directory...
-        raise KeyboardInterrupt  # ...when the user hits Ctrl-C
+    def interrupted_save(model, directory, stem):
+        real_save(model, directory, stem)  # some new files already exist in the staging directory...
+        if stem == "float_model":
+            raise KeyboardInterrupt  # ...when the user hits Ctrl-C
 
-    monkeypatch.setattr(trigger.trained, "_save_sample", interrupted_save)
+    monkeypatch.setattr(trigger.trained, "save_model", interrupted_save)
     assert run_cli("train", "models/tiny") == 130
     assert "interrupted" in capsys.readouterr().err
     assert outputs(tiny_project) == before

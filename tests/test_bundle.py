@@ -19,6 +19,7 @@ def tiny_bundle(tiny_project):
     return tiny_project / "hls_projects" / "tiny" / "bundle"
 
 
+@pytest.mark.slow
 def test_emulator_c_abi_on_doubles_equals_the_csim(tiny_bundle):
     """The C ABI from Python (ctypes): doubles in, the csim outputs out, exactly; and the widths it reports."""
     lib = ctypes.CDLL(str(tiny_bundle / "emulator" / "tiny_emulator.so"))
@@ -38,6 +39,7 @@ def test_emulator_c_abi_on_doubles_equals_the_csim(tiny_bundle):
     assert lib.trigger_predict_raw(raw.ctypes.data_as(iptr), np.zeros(8, np.int64).ctypes.data_as(iptr)) == -1
 
 
+@pytest.mark.slow
 def test_bundle_readme_and_scripts(tiny_bundle):
     readme = (tiny_bundle / "README.md").read_text()
     assert "HLS testbench (g++): PASS: 400/400 events bit-exact" in readme
@@ -65,6 +67,7 @@ def test_export_of_an_old_project_without_interface_asks_to_resynthesise(tiny_pr
     assert "interface.json: missing; regenerate the project with `trigger synth`" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_a_testbench_that_does_not_compile_is_a_one_line_error(tiny_project, capsys):
     """g++ failing on the project (here: a damaged top function) is named, not a CalledProcessError traceback."""
     assert run_cli("synth", "tiny") == 0

@@ -57,6 +57,7 @@ def _exact(workdir, name: str) -> dict:
     return report
 
 
+@pytest.mark.slow
 def test_qkeras_h5_round_trip_is_bit_exact(workdir):
     _qkeras_model().save(workdir / "user_model.h5")
     assert run_cli("convert", "--keras", "user_model.h5", "--input", "x.npy") == 0
@@ -65,6 +66,7 @@ def test_qkeras_h5_round_trip_is_bit_exact(workdir):
     assert (workdir / "hls_projects" / "user_model" / "Vitis" / "interface.json").is_file()
 
 
+@pytest.mark.slow
 def test_qkeras_json_plus_weights_round_trip_is_bit_exact(workdir):
     model = _qkeras_model()
     (workdir / "arch.json").write_text(model.to_json())
@@ -74,6 +76,7 @@ def test_qkeras_json_plus_weights_round_trip_is_bit_exact(workdir):
     _exact(workdir, "from_json")
 
 
+@pytest.mark.slow
 def test_users_reuse_factor_enters_the_estimate_and_the_summary(workdir, capsys):
     """--hls-config's ReuseFactor reaches the cost estimate (it used to be taken as 1), and `trigger summary`
     shows a converted model like a shipped one (metrics.json has the same `backends` schema)."""
@@ -92,6 +95,7 @@ def test_users_reuse_factor_enters_the_estimate_and_the_summary(workdir, capsys)
     assert "100.00%" in row and "events bit-exact" in row and "(est)" in row
 
 
+@pytest.mark.slow
 def test_float_model_is_compared_through_a_tolerance_and_gets_precisions(workdir, capsys):
     """Hidden activations up to ~100 overflow the default ap_fixed<16,6> ReLU output: widen it."""
     _float_model(scale=40.0).save(workdir / "float_model.h5")
@@ -118,6 +122,7 @@ def test_float_model_is_compared_through_a_tolerance_and_gets_precisions(workdir
     assert fixed["overflow"]["hidden_relu"]["saturated"] == 0
 
 
+@pytest.mark.slow
 def test_root_sample_with_a_mapping(workdir):
     write_tiny_data(workdir / "events.root", n=800)
     (workdir / "map.yml").write_text(yaml.safe_dump({"tree": "t", "features": {f"f{i}": f"f{i}" for i in range(6)},

@@ -41,6 +41,7 @@ def anomaly_files(tmp_path_factory):
     return generate(ANOMALY, seed=1, root=tmp_path_factory.mktemp("anomaly"), progress=False)
 
 
+@pytest.mark.slow
 def test_ttbar_tree_loads_into_regression_inputs(ttbar_files):
     mapping = {"lep_pt": "lep_pt", "lep_eta": "lep_eta", "lep_phi": "lep_phi", "met_pt": "MET_pt",
                "jet": CollectionSpec(fields={"pt": "Jet_pt", "eta": "Jet_eta", "phi": "Jet_phi", "btag": "Jet_btag"},
@@ -53,6 +54,7 @@ def test_ttbar_tree_loads_into_regression_inputs(ttbar_files):
     assert np.all(targets["e"] > 172.5 * 0.9)
 
 
+@pytest.mark.slow
 def test_ttbar_card_physics(ttbar_files):
     directory = ttbar_files[0].parent
     checks = TTBAR.sanity(load_by_process(directory, chunk_plan(TTBAR, 1), "events", TTBAR.CARD_BRANCHES))
@@ -66,6 +68,7 @@ def test_ttbar_card_physics(ttbar_files):
     assert (directory / "distributions.png").stat().st_size > 20_000
 
 
+@pytest.mark.slow
 def test_anomaly_tree_loads_into_57_inputs(anomaly_files):
     cols = read_columns(anomaly_files, "events", ADC_MAPPING | {"process": "process", "weight": "weight"})
     names = feature_names(ADC_MAPPING)
@@ -78,6 +81,7 @@ def test_anomaly_tree_loads_into_57_inputs(anomaly_files):
     assert set(np.unique(cols["process"])) == set(range(8))
 
 
+@pytest.mark.slow
 def test_anomaly_filter_and_mixture(anomaly_files):
     directory = anomaly_files[0].parent
     card = json.loads((directory / "card.json").read_text())["yields"]
@@ -91,6 +95,7 @@ def test_anomaly_filter_and_mixture(anomaly_files):
         assert np.all((lead > 23) | (np.asarray(cols["HT"]) > 700)), process
 
 
+@pytest.mark.slow
 def test_anomaly_signal_multiplicities_differ_as_expected(anomaly_files):
     data = load_by_process(anomaly_files[0].parent, chunk_plan(ANOMALY, 1), "events", ANOMALY.CARD_BRANCHES)
     bkg = multiplicities(merged(data, BACKGROUND))  # weighted SM mixture
@@ -113,6 +118,7 @@ def test_toy_momentum_conservation_and_inputs(tmp_path):
     assert len(cols) == 10 and len(cols["met_px"]) == 4000
 
 
+@pytest.mark.slow
 def test_existing_dask_scheduler(tmp_path):
     """`--scheduler tcp://...`: chunks run on a cluster the user started (here a 2-worker LocalCluster)."""
     from dask.distributed import LocalCluster
@@ -125,6 +131,7 @@ def test_existing_dask_scheduler(tmp_path):
     assert len(read_columns(files, "events", {"e": "top_e"})["e"]) == 3000
 
 
+@pytest.mark.slow
 def test_unreachable_scheduler_is_a_clear_error(tmp_path):
     from trigger.errors import TriggerError
 
@@ -132,6 +139,7 @@ def test_unreachable_scheduler_is_a_clear_error(tmp_path):
         generate(ToyGenerator(events=10, chunk_events=10), seed=5, root=tmp_path, progress=False, scheduler="tcp://127.0.0.1:9")
 
 
+@pytest.mark.slow
 def test_killed_run_resumes_without_losing_or_duplicating_chunks(tmp_path):
     cfg = TtbarGenerator(events=240, chunk_events=40, workers=2)
     command = [sys.executable, "-m", "trigger.cli", "data", "ttbar", "--events", "240", "--chunk-events", "40",

@@ -5,6 +5,7 @@ import os
 import stat
 
 import numpy as np
+import pytest
 import yaml
 
 from conftest import run_cli, tree_listing
@@ -33,6 +34,7 @@ def test_fresh_tiny_model_is_bit_exact(tiny_project, capsys):
     assert "csim exact" in out and "(est)" in out
 
 
+@pytest.mark.slow
 def test_divergence_names_first_layer_and_lsbs(tiny_project, capsys):
     """Narrow one layer's result type by hand: the harness must catch it and point at that layer."""
     spec_path = tiny_project / "models/tiny/spec.yml"
@@ -61,6 +63,7 @@ def test_budget_gate_fails_when_limit_exceeded(tiny_project, capsys):
     assert "OVER BUDGET: lut" in capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_vendor_report_is_used_and_labelled_vivado(tiny_project, tmp_path, monkeypatch, capsys):
     """A stand-in `vitis-run` leaves a csynth report where Vitis would; the figures must switch to it."""
     fake_bin = tmp_path / "bin"
@@ -79,6 +82,7 @@ def test_vendor_report_is_used_and_labelled_vivado(tiny_project, tmp_path, monke
     assert "(vivado)" in capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_same_spec_and_seed_give_same_bytes(tiny_project, trained_tiny):
     from trigger.train import train
 
@@ -98,6 +102,7 @@ def test_training_writes_documented_artifacts(tiny_project):
     assert pre["features"][-1] == "ratio" and len(pre["shifts"]) == 7
 
 
+@pytest.mark.slow
 def test_overflow_audit_counts_activation_clipping(tiny_project):
     """relu_1 saturations = dense_1 outputs that round above the ufixed<6,0> maximum, counted independently."""
     from trigger.trained import Trained

@@ -19,12 +19,14 @@ def generated(tmp_path_factory):
     return root, files
 
 
+@pytest.mark.slow
 def test_chunks_cover_every_class(generated):
     _, files = generated
     assert [f.name for f in files] == [f"{c}-{i:04d}.root" for c in CFG.classes for i in range(2)]
     assert read_metadata(files[-1])["class"] == "t"
 
 
+@pytest.mark.slow
 def test_features_and_selection(generated):
     _, files = generated
     cols = read_columns(files, "events", {k: k for k in FEATURES + KINEMATICS + ["label"]})
@@ -36,6 +38,7 @@ def test_features_and_selection(generated):
     np.testing.assert_allclose(cols["d2_a1_b1_mmdt"], cols["d2_b1_mmdt"])  # identical by definition
 
 
+@pytest.mark.slow
 def test_card_sanity_soft_drop_mass_peaks(generated):
     root, files = generated
     card = (files[0].parent / "card.md").read_text()
@@ -46,6 +49,7 @@ def test_card_sanity_soft_drop_mass_peaks(generated):
     assert mass["q"] < 50
 
 
+@pytest.mark.slow
 def test_cached_and_resumable(generated):
     root, files = generated
     stamps = [f.stat().st_mtime_ns for f in files]

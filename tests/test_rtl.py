@@ -71,6 +71,7 @@ def tiny_rtl(tiny_project):
     return tiny_project
 
 
+@pytest.mark.slow
 def test_rtl_flow_end_to_end_on_the_tiny_model(capsys, tiny_rtl):
     """`trigger rtl`: RTL == csim on every event, latency == da4ml depth (data and valid flag), II 1,
     yosys resources, all labelled rtl in metrics.json beside the estimate."""
@@ -106,6 +107,7 @@ def test_rtl_flow_end_to_end_on_the_tiny_model(capsys, tiny_rtl):
     assert again["budget"] == metrics["budget"] and again["rtl"] == metrics["rtl"]
 
 
+@pytest.mark.slow
 def test_a_stale_twin_is_not_used(tiny_rtl):
     """An rtl.json built from another graph (e.g. before a retrain) must not lend its figures."""
     model = tiny_rtl / "models" / "tiny"
@@ -119,6 +121,7 @@ def test_a_stale_twin_is_not_used(tiny_rtl):
         assert metrics["budget"][name]["source"] == "estimate"
 
 
+@pytest.mark.slow
 def test_a_wrong_weight_is_caught_with_its_layer(tiny_rtl, tmp_path):
     """One weight of the first layer moved by one LSB: the simulation must differ from the csim,
     name the first differing output and the layer where the graphs part, in LSBs."""
@@ -144,6 +147,7 @@ def test_a_wrong_weight_is_caught_with_its_layer(tiny_rtl, tmp_path):
     assert flow.figures(result, {"lut": 1, "ff": 1, "dsp": 0, "bram": 0}, 5.0) == {}  # a wrong twin lends no figures
 
 
+@pytest.mark.slow
 def test_emulator_equals_csim_on_every_event(tiny_rtl, tmp_path):
     graph = FirmwareProject.of(_trained(tiny_rtl), "Vitis", tmp_path / "hls").graph
     x, csim = read_test_vectors(tiny_rtl / "hls_projects" / "tiny" / "Vitis", "tiny")
@@ -174,6 +178,7 @@ def test_yosys_family_of_the_part():
         yosys.family("10ax115s2f45i1sg")
 
 
+@pytest.mark.slow
 def test_bench_compares_emulator_and_csim_on_the_same_events(capsys, tiny_project):
     """`make bench` on the tiny model: both run, every event equal (the speed is reported, not asserted)."""
     assert run_cli("synth", "tiny") == 0
@@ -182,6 +187,7 @@ def test_bench_compares_emulator_and_csim_on_the_same_events(capsys, tiny_projec
     assert row.split()[1] == "3000" and row.endswith("yes")
 
 
+@pytest.mark.slow
 def test_products_off_the_accumulator_grid_truncate_like_hls4ml(tiny_project, tmp_path):
     """A narrow accum_t (fewer fraction bits than input x weight) makes hls4ml truncate every
     product before the sum: the emulator and the traced twin must do the same, bit for bit."""

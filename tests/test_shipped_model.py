@@ -13,6 +13,8 @@ import pytest
 
 from conftest import REPO, run_cli
 
+pytestmark = pytest.mark.slow  # re-runs every shipped model end to end
+
 SHIPPED = ["jet_tagger", "anomaly_ae", "jet_compression", "top_regression", "top_toy"]
 
 

@@ -4,8 +4,6 @@ Files go to a temporary sibling and are renamed into place. Directories are buil
 temporary sibling and swapped in with two renames once complete.
 """
 
-from __future__ import annotations
-
 import contextlib
 import json
 import math
@@ -14,6 +12,8 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from trigger.errors import TriggerError
+
 
 def _umask() -> int:
     mask = os.umask(0)
@@ -21,18 +21,25 @@ def _umask() -> int:
     return mask
 
 
-def write_bytes(path: Path, data: bytes) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+@contextlib.contextmanager
+def atomic_file(final: Path):
+    """Yield a temporary sibling path to write; on success it replaces `final`, on error it is removed."""
+    final = Path(final)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent)
+    os.close(fd)
     try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
+        yield Path(tmp)
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the usual permissions
-        os.replace(tmp, path)
+        os.replace(tmp, final)
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+def write_bytes(path: Path, data: bytes) -> None:
+    with atomic_file(path) as tmp:
+        tmp.write_bytes(data)
 
 
 def write_text(path: Path, text: str) -> None:
@@ -42,6 +49,16 @@ def write_text(path: Path, text: str) -> None:
 def write_json(path: Path, data, sort_keys: bool = False) -> None:
     """Strict JSON (a NaN or infinity, which JSON cannot hold, becomes null), one-space indent, final newline."""
     write_text(path, json.dumps(_finite(data), indent=1, sort_keys=sort_keys, allow_nan=False) + "\n")
+
+
+def read_json(path: Path, missing: str | None = None):
+    """The content of a JSON file; a missing file gives None, or the one-line error `<path>: <missing>`."""
+    path = Path(path)
+    if path.is_file():
+        return json.loads(path.read_text())
+    if missing is not None:
+        raise TriggerError(f"{path}: {missing}")
+    return None
 
 
 def _finite(value):

@@ -5,8 +5,6 @@ and `trigger data` do not load TensorFlow. A verb's docstring is its help: first
 description.
 """
 
-from __future__ import annotations
-
 import argparse
 import inspect
 import sys
@@ -41,9 +39,7 @@ def _report_dir(arg: str) -> Path:
 
 
 def cmd_data_spec(args) -> int:
-    """the datasets named by model specs
-
-    Generate (or find) the data of each spec."""
+    """the datasets named by model specs: generated (or found) in the cache"""
     from trigger.data import data_files
 
     for spec in map(resolve_spec, args.models):
@@ -165,7 +161,8 @@ def cmd_bench(args) -> int:
 
     Run the same events through hls4ml's compiled csim predict() and the numpy emulator; print the
     throughput ratio and check equality on every event."""
-    from trigger.verify import bench, bench_table
+    from trigger.report import bench_table
+    from trigger.verify import bench
 
     rows = [bench(trained, args.events) for trained in map(_trained, args.models)]
     print()
@@ -227,7 +224,7 @@ def cmd_convert(args) -> int:
     return 0 if report["budget"]["pass"] else 1
 
 
-def _verb(sub, func, name: str | None = None, models: str | None = "model names or spec paths"):
+def _verb(sub, func, name: str | None = None, models: str | None = "model names, model directories or spec.yml paths"):
     """A subcommand whose help is `func`'s docstring (first line, then the description)."""
     help_, _, description = inspect.cleandoc(func.__doc__).partition("\n\n")
     p = sub.add_parser(name or func.__name__.removeprefix("cmd_"), help=help_, description=description or help_)
@@ -255,10 +252,10 @@ def _parser() -> argparse.ArgumentParser:
         p.add_argument("--out", help="data root directory (default: $TRIGGER_DATA or ./data)")
         p.add_argument("--workers", type=int, help="LocalCluster workers (default: one per core)")
         p.set_defaults(func=cmd_data_generator)
-    _verb(kinds, cmd_data_spec, "spec", "models/<name>/spec.yml, a model directory, or a model name")
+    _verb(kinds, cmd_data_spec, "spec")
     for p in kinds.choices.values():
         p.add_argument("--scheduler", help="use an existing Dask cluster, e.g. tcp://host:8786")
-    _verb(sub, cmd_train, models="models/<name>/spec.yml, a model directory, or a model name")
+    _verb(sub, cmd_train)
     _verb(sub, cmd_synth).add_argument("--backend", action="append", choices=BACKENDS, help="only this backend (repeatable)")
     _convert_parser(_verb(sub, cmd_convert, models=None))
     _verb(sub, cmd_export).add_argument("--backend", choices=BACKENDS, help="the project to bundle (default: the spec's first backend)")
@@ -271,7 +268,7 @@ def _parser() -> argparse.ArgumentParser:
     _verb(sub, cmd_bench).add_argument("--events", type=int, default=60000,
                                        help="events per model (the test sample, repeated; default 60000)")
     _verb(sub, cmd_check)
-    _verb(sub, cmd_summary, models="model names or spec paths (or converted/<name>)").add_argument(
+    _verb(sub, cmd_summary, models="model names, model directories or spec.yml paths, or converted/<name>").add_argument(
         "--readme", help="rewrite the summary block of this README instead of printing")
     return parser
 

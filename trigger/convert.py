@@ -11,8 +11,6 @@ and the C simulation:
 Writes hls_projects/<name>/<backend>/, hls_projects/<name>/bundle/ and <out>/metrics.json.
 """
 
-from __future__ import annotations
-
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,14 +22,14 @@ from trigger.atomic import write_text
 from trigger.bundle import export
 from trigger.data import Preprocessing, read_columns
 from trigger.errors import TriggerError
-from trigger.firmware import FirmwareProject, Settings, projects_root, require_gxx
+from trigger.firmware import FirmwareProject, Settings, interface, projects_root, require_gxx
 from trigger.fixed import FixedType
 from trigger.keras2 import keras
 from trigger.models import custom_objects
 from trigger.report import load_budget
 from trigger.report import metrics as report_file
 from trigger.spec import FirmwareSpec, InputSpec, feature_names, load_mapping, read_yaml
-from trigger.verify import Reference, csim_scatter, describe, record_interface, run
+from trigger.verify import Reference, csim_scatter, describe, run
 
 HLS_YAML_KEYS = {"HLSConfig", "Part", "ClockPeriod", "Backend", "IOType", "ProjectName", "OutputDir", "KerasModel",
                  "KerasJson", "KerasH5", "InputData", "OutputPredictions"}
@@ -187,10 +185,9 @@ def recommend_precisions(audit: dict) -> dict:
         current = FixedType.parse(f"ap_{entry['type']}")  # the audit writes fixed<W,I> / ufixed<W,I>
         lo, hi = entry["observed"]
         need = _integer_bits(lo, hi, current.signed, current.lsb)
-        frac = current.width - current.integer
         kind = "ap_fixed" if current.signed else "ap_ufixed"
         action = "widen" if need > current.integer else "narrow" if need < current.integer else "keep"
-        out[name] = {"current": str(current), "recommended": f"{kind}<{need + frac},{need}>", "action": action,
+        out[name] = {"current": str(current), "recommended": f"{kind}<{need + current.frac},{need}>", "action": action,
                      "observed": [lo, hi], "saturated": entry["saturated"]}
     return out
 
@@ -252,7 +249,7 @@ def convert(model, raw_x: np.ndarray, features: list[str], units: dict, options:
     report = report_file.assemble(options.name, "conversion", len(x), {reference_name: _summary(reference.outputs)},
                                   result.overflow, {backend: entry}, limits, None, reference=reference_name,
                                   recommended_precisions=recommendations)
-    record_interface(result, entry["figures"], verdict)
+    interface.write(result.project, result.ports, entry["figures"], verdict)
     out_dir = Path(out_dir)
     report_file.write(out_dir, report)
     if quantized:

@@ -7,8 +7,6 @@ blocks whose buffers are reused, so memory stays hot and bounded for any sample 
 This is what makes 10^6-event rate studies cheap; the hls4ml csim stays the reference of record.
 """
 
-from __future__ import annotations
-
 import numpy as np
 
 from trigger.fixed import cast

@@ -22,15 +22,13 @@ The estimate (io_parallel; documented so a firmware engineer can redo it by hand
 - BRAM: 0 (io_parallel keeps weights in fabric); DSP as above.
 """
 
-from __future__ import annotations
-
-import json
 import math
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import numpy as np
 
+from trigger.atomic import read_json
 from trigger.fixed import FixedType
 
 QUANTITIES = ("latency_cycles", "latency_ns", "ii_cycles", "dsp", "lut", "ff", "bram")
@@ -136,8 +134,7 @@ def vivado(report: Path) -> dict[str, dict]:
 
 def load_rtl(model_dir: Path) -> dict | None:
     """models/<name>/rtl.json (written by `trigger rtl`), if the twin was built."""
-    path = Path(model_dir) / RTL_REPORT
-    return json.loads(path.read_text()) if path.is_file() else None
+    return read_json(Path(model_dir) / RTL_REPORT)
 
 
 def rtl(report: dict | None, graph_sha256: str | None) -> dict[str, dict]:

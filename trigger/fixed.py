@@ -7,8 +7,6 @@ packed-hex form of values that test vectors and buses use. tests/test_fixed.py h
 against an independent implementation (the `quantizers` package) for every mode.
 """
 
-from __future__ import annotations
-
 import re
 from dataclasses import dataclass, replace
 

@@ -5,8 +5,10 @@ QKeras and tfmot only work with Keras 2 (tf_keras), and hls4ml picks its parser 
 ``import keras`` must resolve to ``tf_keras``, before any of them is imported.
 """
 
+import importlib
 import os
 import sys
+import warnings
 
 os.environ["TF_USE_LEGACY_KERAS"] = "1"
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # C++ log noise; Python errors still raise
@@ -16,13 +18,9 @@ os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")  # identical float results r
 if "keras" in sys.modules and not sys.modules["keras"].__version__.startswith("2."):
     raise ImportError("Keras 3 was imported before trigger.keras2; import trigger.keras2 first")
 
-import warnings  # noqa: E402
-
 
 def _import_quietly(name: str):
     """TensorFlow's C++ logs CUDA probes to fd 2 before its log level applies; hide only that."""
-    import importlib
-
     saved = os.dup(2)
     devnull = os.open(os.devnull, os.O_WRONLY)
     try:
@@ -34,17 +32,13 @@ def _import_quietly(name: str):
         os.close(devnull)
 
 
-_import_quietly("tensorflow")
-import tf_keras  # noqa: E402
+tf = _import_quietly("tensorflow")
+import tf_keras as keras  # noqa: E402
 
 # QKeras quantizers are serialised through keras.constraints; harmless, but noisy.
 warnings.filterwarnings("ignore", message=r"The `keras\.constraints\.serialize\(\)` API")
 
-sys.modules["keras"] = tf_keras
-
-import tensorflow as tf  # noqa: E402
-
+sys.modules["keras"] = keras
 tf.get_logger().setLevel("ERROR")
-keras = tf_keras
 
 __all__ = ["keras", "tf"]

@@ -6,8 +6,6 @@ HLS project, the per-layer precision overrides in the spec and the overflow audi
 firmware heads built on top of these (encoder, anomaly score) belong to the tasks.
 """
 
-from __future__ import annotations
-
 import io
 import json
 from pathlib import Path
@@ -30,11 +28,29 @@ def quantizer(bits: int, integer: int) -> str:
 
 def build_model(m: ModelSpec, input_precision: str, n_in: int, n_out: int, quantized: bool,
                 output_precision: str | None = None) -> keras.Model:
-    """The trainable network: an MLP (logits, or outputs rounded into `output_precision`) or an
-    autoencoder (reconstruction in the input type)."""
+    """The trainable network: ReLU layers m.hidden (an autoencoder's encoder), then
+
+    - mlp: a classifier's logits, or a regressor's outputs rounded (saturating) into
+      `output_precision`, the firmware output type;
+    - autoencoder: latent -> decoder (m.decoder or the encoder mirrored) -> reconstruction.
+      Quantized: the latent is a signed ap_fixed<activation_bits, activation_integer+1>, and the
+      reconstruction is rounded into the input type so that input - reconstruction is exact.
+    """
+    dense, activation = _layers(m, quantized)
+    inputs = keras.Input((n_in,), name=INPUT_NAME)
+    x = _stack(inputs, m.hidden, 1, dense, activation)
+    flavour = "quantized" if quantized else "float"
     if m.kind == "mlp":
-        return _mlp(m, n_in, n_out, quantized, output_precision)
-    return _autoencoder(m, n_in, FixedType.parse(input_precision), quantized)
+        if output_precision is None:
+            return keras.Model(inputs, dense(n_out, "logits")(x), name=flavour)
+        out_type = FixedType.parse(output_precision)
+        out = activation("outputs_q", kind="bits", bits=out_type.width, integer=out_type.integer - 1)(dense(n_out, "outputs")(x))
+        return keras.Model(inputs, out, name=f"{flavour}_regressor")
+    z = activation("latent_q", kind="bits")(dense(m.latent, "latent")(x))
+    x = _stack(z, m.decoder if m.decoder is not None else list(reversed(m.hidden)), len(m.hidden) + 1, dense, activation)
+    in_type = FixedType.parse(input_precision)
+    rounded = activation("reconstruction_q", kind="bits", bits=in_type.width, integer=in_type.integer - 1)
+    return keras.Model(inputs, rounded(dense(n_in, "reconstruction")(x)), name=f"{flavour}_ae")
 
 
 def _layers(m: ModelSpec, quantized: bool):
@@ -58,43 +74,11 @@ def _layers(m: ModelSpec, quantized: bool):
     return dense, activation
 
 
-def _stack(x, widths, first_index, m: ModelSpec, quantized: bool):
-    dense, activation = _layers(m, quantized)
+def _stack(x, widths, first_index, dense, activation):
     for i, width in enumerate(widths, start=first_index):
         x = dense(width, f"dense_{i}", relu=True)(x)
         x = activation(f"relu_{i}")(x)
     return x
-
-
-def _mlp(m: ModelSpec, n_in: int, n_out: int, quantized: bool, output_precision: str | None) -> keras.Model:
-    """Classifier: the logits. Regressor: outputs rounded (saturating) into `output_precision`, the
-    firmware output type."""
-    dense, activation = _layers(m, quantized)
-    inputs = keras.Input((n_in,), name=INPUT_NAME)
-    x = _stack(inputs, m.hidden, 1, m, quantized)
-    flavour = "quantized" if quantized else "float"
-    if output_precision is None:
-        return keras.Model(inputs, dense(n_out, "logits")(x), name=flavour)
-    out_type = FixedType.parse(output_precision)
-    out = activation("outputs_q", kind="bits", bits=out_type.width, integer=out_type.integer - 1)(dense(n_out, "outputs")(x))
-    return keras.Model(inputs, out, name=f"{flavour}_regressor")
-
-
-def _autoencoder(m: ModelSpec, n_in: int, input_type: FixedType, quantized: bool) -> keras.Model:
-    """Encoder (m.hidden) -> latent -> decoder (m.decoder or the encoder mirrored) -> reconstruction.
-
-    Quantized: the latent is a signed ap_fixed<activation_bits, activation_integer+1>, and the
-    reconstruction is rounded into the input type so that input - reconstruction is exact.
-    """
-    dense, activation = _layers(m, quantized)
-    inputs = keras.Input((n_in,), name=INPUT_NAME)
-    x = _stack(inputs, m.hidden, 1, m, quantized)
-    z = activation("latent_q", kind="bits")(dense(m.latent, "latent")(x))
-    decoder = m.decoder if m.decoder is not None else list(reversed(m.hidden))
-    x = _stack(z, decoder, len(m.hidden) + 1, m, quantized)
-    bits, integer = input_type.width, input_type.integer - 1
-    out = activation("reconstruction_q", kind="bits", bits=bits, integer=integer)(dense(n_in, "reconstruction")(x))
-    return keras.Model(inputs, out, name="quantized_ae" if quantized else "float_ae")
 
 
 def encoder(model: keras.Model) -> keras.Model:

@@ -1,7 +1,5 @@
 """Matplotlib helpers: headless backend, one look, atomic PNG writes."""
 
-from __future__ import annotations
-
 import io
 from pathlib import Path
 
@@ -11,6 +9,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from trigger.atomic import write_bytes  # noqa: E402
+
+STYLES = {"float": "--", "quantized": ":", "csim": "-"}  # line style of each model flavour
 
 
 def figure(rows: int = 1, cols: int = 1, size: tuple[float, float] = (6, 4.5)):

@@ -5,15 +5,12 @@ object: `{"Jet": ak.zip({"pt": ..., "eta": ...})}` becomes nJet, Jet_pt, Jet_eta
 TTrees (mktree + extend), not RNTuples, so every ROOT version reads them.
 """
 
-from __future__ import annotations
-
 import json
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
+from trigger.atomic import atomic_file
 from trigger.errors import TriggerError
 
 
@@ -22,22 +19,12 @@ def write_tree(path: Path, tree: str, columns: dict, metadata: dict | None = Non
     import awkward as ak
     import uproot
 
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        types = {k: (ak.type(v) if isinstance(v, ak.Array) else np.asarray(v).dtype) for k, v in columns.items()}
-        with uproot.recreate(tmp) as out:
-            out.mktree(tree, types)
-            out[tree].extend(columns)
-            if metadata is not None:
-                out["metadata"] = json.dumps(metadata, sort_keys=True)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    types = {k: (ak.type(v) if isinstance(v, ak.Array) else np.asarray(v).dtype) for k, v in columns.items()}
+    with atomic_file(path) as tmp, uproot.recreate(tmp) as out:
+        out.mktree(tree, types)
+        out[tree].extend(columns)
+        if metadata is not None:
+            out["metadata"] = json.dumps(metadata, sort_keys=True)
 
 
 def open_root(path: Path):

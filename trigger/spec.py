@@ -4,8 +4,6 @@ Every stage reads its settings from here, so a typo must fail loudly: an unknown
 missing key is an error that names the key path and the file.
 """
 
-from __future__ import annotations
-
 import dataclasses
 import types
 import typing
@@ -43,10 +41,8 @@ def feature_names(mapping: dict[str, str | CollectionSpec]) -> list[str]:
     """Model input names in column order; a collection expands object-major."""
     names: list[str] = []
     for name, feature in mapping.items():
-        if isinstance(feature, CollectionSpec):
-            names += [f"{name}{i}_{key}" for i in range(feature.count) for key in feature.fields]
-        else:
-            names.append(name)
+        collection = isinstance(feature, CollectionSpec)
+        names += [f"{name}{i}_{key}" for i in range(feature.count) for key in feature.fields] if collection else [name]
     return names
 
 
@@ -139,14 +135,14 @@ class AnomalySpec:
     residual_bits: int = 8  # the residual is quantized to ap_fixed<bits, integer+1> (RND, SAT) before squaring
     residual_integer: int = 1
     # per-input weights of the reconstruction error: 'background' = 1 / its mean on the training background (as a
-    # power of two), 'uniform' = 1; explicit input_weights (powers of two) multiply on top. trigger/score_weights.py
+    # power of two), 'uniform' = 1; explicit input_weights (powers of two) multiply on top. trigger/tasks/score_weights.py
     score_weights: Literal["background", "uniform"] = "background"
     input_weights: dict[str, float] = field(default_factory=dict)
     target: TargetRate = field(default_factory=lambda: TargetRate(rate_khz=10.0))
     background_test_fraction: float = 0.5
 
 
-TARGET_PRESETS = {  # branch names of the ttbar generator (trigger/data/ttbar.py)
+TARGET_PRESETS = {  # branch names of the ttbar generator (trigger/generators/ttbar.py)
     "top": {"top_px": "tlep_px", "top_py": "tlep_py", "top_pz": "tlep_pz", "top_e": "tlep_e"},  # leptonic top
     "neutrino_pz": {"nu_pz": "nu_pz"},
 }
@@ -225,8 +221,7 @@ def load_spec(path: str | Path) -> Spec:
     path = Path(path)
     if path.is_dir():
         path = path / "spec.yml"
-    raw = read_yaml(path, "spec file (pass models/<name>/spec.yml or a model name)")
-    spec = spec_from_dict(raw, source=str(path))
+    spec = spec_from_dict(read_yaml(path, "spec file (pass models/<name>/spec.yml or a model name)"), source=str(path))
     spec.path = path
     return spec
 
@@ -267,8 +262,7 @@ def _build(cls, raw, where: str, source: str):
     fields = {f.name: f for f in dataclasses.fields(cls) if f.name != "path"}
     for key in raw:
         if key not in fields:
-            allowed = ", ".join(fields)
-            raise TriggerError(f"{source}: unknown key '{_join(where, key)}' (allowed here: {allowed})")
+            raise TriggerError(f"{source}: unknown key '{_join(where, key)}' (allowed here: {', '.join(fields)})")
     kwargs = {}
     for name, f in fields.items():
         key = _join(where, name)
@@ -320,8 +314,7 @@ def _convert(tp, value, key: str, source: str):
     if tp in (int, float, str, bool):
         if tp is float and isinstance(value, int) and not isinstance(value, bool):
             return float(value)
-        is_bool = isinstance(value, bool)
-        if not isinstance(value, tp) or (is_bool and tp is not bool):  # YAML `yes` is not a number
+        if not isinstance(value, tp) or (isinstance(value, bool) and tp is not bool):  # YAML `yes` is not a number
             raise TriggerError(f"{source}: '{key}' must be {tp.__name__}, got {value!r}")
     return value
 

@@ -1,18 +1,16 @@
 """`trigger synth`: a trained model's HLS project for every backend, verified by the harness, and
 its report: models/<name>/metrics.json and plots/ (the task's, and csim against Keras)."""
 
-from __future__ import annotations
-
 import hashlib
 from importlib import metadata
 
 from trigger.figures import load_rtl
-from trigger.firmware import FirmwareProject, Settings, project_dir, require_gxx
+from trigger.firmware import FirmwareProject, Settings, interface, project_dir, require_gxx
 from trigger.report import load_budget
 from trigger.report import metrics as report_file
 from trigger.spec import Spec
 from trigger.trained import Trained
-from trigger.verify import Reference, csim_scatter, describe, record_interface, run
+from trigger.verify import Reference, csim_scatter, describe, run
 
 VERSIONED = ("hls4ml", "qkeras", "tensorflow", "tf-keras")
 
@@ -29,7 +27,7 @@ def synth(spec: Spec, backends: list[str] | None = None, log=print) -> dict:
     float_out = task.float_reference(trained, x)
 
     def files(project):
-        return task.firmware_files(trained, project.output_type, project.output_type_name)
+        return task.firmware_files(trained, project.output_type, project.hls_model.get_output_variables()[0].type.name)
 
     def meanings(n_outputs: int):
         return task.input_meanings(trained.preprocessing), task.output_meanings(n_outputs)
@@ -54,7 +52,7 @@ def synth(spec: Spec, backends: list[str] | None = None, log=print) -> dict:
     report = report_file.assemble(spec.name, spec.task, len(sample.y), metrics, results[0].overflow, entries, limits,
                                   load_rtl(spec.model_dir), provenance=provenance)
     for r in results:
-        record_interface(r, report["backends"][r.backend]["figures"], describe(r.agreement, r.backend))
+        interface.write(r.project, r.ports, report["backends"][r.backend]["figures"], describe(r.agreement, r.backend))
 
     plot_dir = spec.model_dir / "plots"
     outputs = {"float": float_out, "quantized": reference.outputs, "csim": results[0].csim_out}

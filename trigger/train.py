@@ -9,17 +9,15 @@ anomaly trigger the score weights and the threshold, from the firmware score.
 Writes models/<name>/trained/ through Trained (one atomic swap). Same spec + seed => same bytes.
 """
 
-from __future__ import annotations
-
 import os
 from pathlib import Path
 
 import numpy as np
-from tqdm import tqdm
 
-from trigger.keras2 import keras, tf  # first: Keras 2 before tfmot
+from trigger.keras2 import keras, tf  # first: Keras 2 before tfmot and tqdm.keras
 
 import tensorflow_model_optimization as tfmot  # noqa: E402
+from tqdm.keras import TqdmCallback  # noqa: E402
 
 from trigger.data import data_files, fit_preprocessing, load_dataset, split  # noqa: E402
 from trigger.firmware import output_type  # noqa: E402
@@ -103,31 +101,13 @@ def _train_quantized(spec: Spec, task: Task, n_in, n_out, x, y, xv, yv, weights,
 def _fit(model, spec: Spec, task: Task, x, y, xv, yv, weights, epochs: int, prune: bool, progress: bool, label: str) -> dict:
     loss, metrics = task.loss(y)
     model.compile(optimizer=keras.optimizers.Adam(spec.train.learning_rate), loss=loss, metrics=metrics)
-    callbacks = [EpochBar(epochs, label, progress), keras.callbacks.ReduceLROnPlateau(factor=0.5, patience=4, min_lr=1e-5, verbose=0)]
+    callbacks = [TqdmCallback(epochs, verbose=0, desc=f"train {label}", disable=not progress),  # one bar per run
+                 keras.callbacks.ReduceLROnPlateau(factor=0.5, patience=4, min_lr=1e-5, verbose=0)]
     if prune:
         callbacks.append(tfmot.sparsity.keras.UpdatePruningStep())
     hist = model.fit(x, y, sample_weight=weights, validation_data=(xv, yv), epochs=epochs, batch_size=spec.train.batch_size,
                      shuffle=True, verbose=0, callbacks=callbacks)
     return {k: [round(float(v), 6) for v in vals] for k, vals in hist.history.items() if k != "lr"}
-
-
-class EpochBar(keras.callbacks.Callback):
-    """One progress bar per training run, with the latest loss (and accuracy when there is one)."""
-
-    def __init__(self, epochs: int, label: str, enabled: bool):
-        super().__init__()
-        self.bar = tqdm(total=epochs, desc=f"train {label}", unit="epoch", disable=not enabled)
-
-    def on_epoch_end(self, epoch, logs=None):
-        logs = logs or {}
-        shown = {"loss": f"{logs.get('loss', 0):.4f}", "val_loss": f"{logs.get('val_loss', 0):.4f}"}
-        if "val_accuracy" in logs:
-            shown["val_acc"] = f"{logs['val_accuracy']:.4f}"
-        self.bar.set_postfix(shown)
-        self.bar.update(1)
-
-    def on_train_end(self, logs=None):
-        self.bar.close()
 
 
 def _sparsity(model) -> dict:

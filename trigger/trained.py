@@ -6,10 +6,7 @@ sample the csim check runs on (raw features, <= 1 MiB, committed), the anomaly s
 threshold when the task has them, and a training record. It is written in one atomic swap.
 """
 
-from __future__ import annotations
-
 import io
-import json
 import shutil
 from dataclasses import dataclass
 from functools import cached_property
@@ -17,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from trigger.atomic import atomic_dir, write_bytes, write_json
+from trigger.atomic import atomic_dir, read_json, write_bytes, write_json
 from trigger.data import Dataset, Preprocessing
 from trigger.errors import TriggerError
 from trigger.keras2 import keras
@@ -62,11 +59,11 @@ class Trained:
         features = feature_names(spec.data.features)
         if pre.features != features:
             raise TriggerError(f"{directory}: trained on features {pre.features}, spec lists {features}; retrain")
-        weights = _json(directory / "score_weights.json")
+        weights = read_json(directory / "score_weights.json")
         if weights is not None and weights["features"] != features:
             raise TriggerError(f"{directory / 'score_weights.json'}: weights for inputs {weights['features'][:3]}..., "
                                f"the model has {features[:3]}...; retrain")
-        return cls(spec, model, float_model, pre, _load_sample(directory), weights, _json(directory / "threshold.json"))
+        return cls(spec, model, float_model, pre, _load_sample(directory), weights, read_json(directory / "threshold.json"))
 
     def save(self) -> Path:
         with atomic_dir(self.directory) as tmp:
@@ -74,17 +71,13 @@ class Trained:
             save_model(self.float_model, tmp, "float_model")
             self.preprocessing.save(tmp / "preprocessing.json")
             shutil.copyfile(self.spec.path, tmp / "spec.yml")
-            _save_sample(tmp / TEST_SAMPLE, self.sample, self.spec)
+            write_bytes(tmp / TEST_SAMPLE, sample_bytes(self.sample, self.spec))
             if self.score_weights is not None:
                 write_json(tmp / "score_weights.json", self.score_weights)
             if self.threshold is not None:
                 write_json(tmp / "threshold.json", self.threshold, sort_keys=True)
             write_json(tmp / "training.json", self.record or {}, sort_keys=True)
         return self.directory
-
-
-def _json(path: Path) -> dict | None:
-    return json.loads(path.read_text()) if path.is_file() else None
 
 
 def sample_bytes(sample: Dataset, spec: Spec) -> bytes:
@@ -102,10 +95,6 @@ def sample_bytes(sample: Dataset, spec: Spec) -> bytes:
         raise TriggerError(f"{spec.path}: the test sample of verify.events = {spec.verify.events} events is "
                            f"{buffer.tell()} bytes, over the 1 MiB committed limit; lower verify.events")
     return buffer.getvalue()
-
-
-def _save_sample(path: Path, sample: Dataset, spec: Spec) -> None:
-    write_bytes(path, sample_bytes(sample, spec))
 
 
 def _load_sample(directory: Path) -> Dataset:

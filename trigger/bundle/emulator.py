@@ -7,14 +7,11 @@ hex test vectors bit for bit. The library carries its weights (no files at run t
 it can be copied next to any framework, CMSSW included.
 """
 
-from __future__ import annotations
-
 import shutil
 import subprocess
 from pathlib import Path
 
-from trigger.errors import ToolMissing, TriggerError
-from trigger.firmware import require_gxx
+from trigger.errors import TriggerError, require
 
 STATIC = Path(__file__).resolve().parent / "cpp"
 
@@ -185,9 +182,7 @@ def write(directory: Path, ports: dict) -> None:
 
 def build_and_check(directory: Path) -> str:
     """`make check` in the emulator directory; returns the test program's verdict line."""
-    require_gxx()
-    if shutil.which("make") is None:
-        raise ToolMissing("make not found on PATH; install it (apt-get install make) to build the emulator library")
+    require("g++", "make", install="apt-get install g++ make; they build the emulator library")
     proc = subprocess.run(["make", "-s", "-C", str(directory), "check"], capture_output=True, text=True)
     if proc.returncode != 0:
         lines = (proc.stdout + proc.stderr).strip().splitlines()

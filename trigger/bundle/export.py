@@ -6,8 +6,6 @@ emulator test program must both reproduce the test vectors bit for bit. It is wr
 atomically, so an interrupted export leaves the previous bundle intact.
 """
 
-from __future__ import annotations
-
 import shutil
 import subprocess
 from pathlib import Path

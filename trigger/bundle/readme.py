@@ -1,14 +1,12 @@
 """The bundle's README.md: what a firmware engineer reads instead of our Python."""
 
-from __future__ import annotations
-
 from pathlib import Path
 
 SOURCES = {"vivado": "Vivado/Vitis HLS csynth report",
            "rtl": "measured on the RTL twin (hls_projects/<model>/rtl: da4ml Verilog of the same arithmetic, bit-exact "
                   "with this core): Icarus simulation for latency/II, yosys synth_xilinx for resources. Vivado's build "
                   "of this HLS core is another implementation and will differ",
-           "estimate": "trigger's analytic estimate (trigger/budget.py), not a synthesis result"}
+           "estimate": "trigger's analytic estimate (trigger/figures.py), not a synthesis result"}
 
 PORT_HEADER = "| port | element | C type | fixed-point type | bits | meaning | unit |"
 

@@ -6,8 +6,6 @@ io_parallel port and of the wrapper's in_data/out_data). A line is the whole wor
 hex, most significant digit first, zero-padded to ceil(W*N/4) digits.
 """
 
-from __future__ import annotations
-
 from pathlib import Path
 
 import numpy as np

@@ -9,8 +9,6 @@ Port names follow Vivado HLS / Vitis HLS defaults; check them against the export
 component.xml if the tool version differs.
 """
 
-from __future__ import annotations
-
 from pathlib import Path
 
 

@@ -1,8 +1,6 @@
 """From a spec to numpy arrays: resolve the ROOT files, read the mapped columns and the task's labels,
 split by seed."""
 
-from __future__ import annotations
-
 import glob
 from dataclasses import dataclass
 from pathlib import Path

@@ -7,8 +7,6 @@ quantized Keras model saw. No offsets, no non-power-of-two scales: the first lay
 bias and weights absorb those during training.
 """
 
-from __future__ import annotations
-
 import json
 import math
 from dataclasses import asdict, dataclass

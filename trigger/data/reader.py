@@ -10,8 +10,6 @@ What a user's ROOT file can look like, and what the mapping says:
 Every error names the file, the tree and the branch (or spec key) and says what to do.
 """
 
-from __future__ import annotations
-
 import ast
 from pathlib import Path
 
@@ -103,23 +101,19 @@ def _read_file(path: Path, tree: str, plans: dict[str, _Plan], what: str) -> dic
 
 
 def _check_numeric(values, path: Path, tree: str, branch: str) -> None:
-    depth, kind = _depth_and_kind(ak.type(values).content)
-    if kind not in ("int", "uint", "float", "bool") or depth > 1:
-        raise TriggerError(
-            f"{path}: tree '{tree}' branch '{branch}' has type {ak.type(values).content} (wrong type); "
-            f"map numeric branches only: flat numbers or one level of per-object numbers"
-        )
-
-
-def _depth_and_kind(tp) -> tuple[int, str]:
+    """Numbers (int, uint, float, bool), flat or in one level of lists."""
+    tp = content = ak.type(values).content
     depth = 0
     while hasattr(tp, "content") and not isinstance(tp, ak.types.NumpyType):
         if isinstance(tp, (ak.types.ListType, ak.types.RegularType)):
             depth += 1
         tp = tp.content
-    if isinstance(tp, ak.types.NumpyType):
-        return depth, "".join(c for c in tp.primitive if c.isalpha())
-    return depth, type(tp).__name__
+    kind = "".join(c for c in tp.primitive if c.isalpha()) if isinstance(tp, ak.types.NumpyType) else None
+    if kind not in ("int", "uint", "float", "bool") or depth > 1:
+        raise TriggerError(
+            f"{path}: tree '{tree}' branch '{branch}' has type {content} (wrong type); "
+            f"map numeric branches only: flat numbers or one level of per-object numbers"
+        )
 
 
 def _evaluate_plan(plan: _Plan, arrays, path: Path, tree: str) -> dict[str, np.ndarray]:
@@ -154,13 +148,9 @@ def _slots(plan: _Plan, values: dict, arrays, path: Path, tree: str) -> dict[str
     if spec.sort_by:
         order = ak.argsort(values[spec.sort_by], axis=1, ascending=False, stable=True)
         values = {f: v[order] for f, v in values.items()}
-    out = {}
     padded = {f: ak.to_numpy(ak.fill_none(ak.pad_none(v, spec.count, axis=1, clip=True), spec.pad)).astype(np.float64)
               for f, v in values.items()}
-    for i in range(spec.count):
-        for field in spec.fields:
-            out[f"{plan.name}{i}_{field}"] = padded[field][:, i]
-    return out
+    return {f"{plan.name}{i}_{field}": padded[field][:, i] for i in range(spec.count) for field in spec.fields}
 
 
 def _is_jagged(value) -> bool:

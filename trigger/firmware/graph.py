@@ -13,8 +13,6 @@ Anything else (another layer class, a saturating accumulator, an unsupported mod
 one-line error naming the layer, never a silent approximation.
 """
 
-from __future__ import annotations
-
 import hashlib
 import math
 from dataclasses import dataclass, field
@@ -42,10 +40,10 @@ class Span:
     hi: float = math.inf
     frac: float = math.inf
 
-    def fits(self, fmt: FixedTypeType) -> bool:
+    def fits(self, fmt: FixedType) -> bool:
         return self.lo >= fmt.lo and self.hi <= fmt.hi
 
-    def needs(self, fmt: FixedTypeType) -> tuple[bool, bool]:
+    def needs(self, fmt: FixedType) -> tuple[bool, bool]:
         """Whether casting such a value onto `fmt` can round, and can overflow (fixed.cast's flags)."""
         return self.frac > fmt.frac, not self.fits(fmt)
 

@@ -7,13 +7,10 @@ source. It is taken from the hls4ml model objects at synth time, so the bundle n
 to re-run the conversion; a test holds it against the generated C++ signature.
 """
 
-from __future__ import annotations
-
-import json
 import math
 from pathlib import Path
 
-from trigger.atomic import write_json
+from trigger.atomic import read_json, write_json
 from trigger.errors import TriggerError
 from trigger.fixed import FixedType
 
@@ -27,17 +24,10 @@ def port(variable, meanings: list[tuple[str, str]]) -> dict:
     count = math.prod(int(dim) for dim in variable.shape)
     if len(meanings) != count:
         raise TriggerError(f"port '{variable.name}': {count} elements but {len(meanings)} descriptions")
-    return {
-        "name": variable.name,
-        "c_type": variable.type.name,
-        "type": precision.definition_cpp(),
-        "width": ftype.width,
-        "integer": ftype.integer,
-        "signed": ftype.signed,
-        "count": count,
-        "elements": [{"index": i, "bits": [ftype.width * i + ftype.width - 1, ftype.width * i], "meaning": m, "unit": u}
-                     for i, (m, u) in enumerate(meanings)],
-    }
+    return {"name": variable.name, "c_type": variable.type.name, "type": precision.definition_cpp(), "width": ftype.width,
+            "integer": ftype.integer, "signed": ftype.signed, "count": count,
+            "elements": [{"index": i, "bits": [ftype.width * i + ftype.width - 1, ftype.width * i], "meaning": m, "unit": u}
+                         for i, (m, u) in enumerate(meanings)]}
 
 
 def describe(hls_model, input_meanings, output_meanings, events: int, project: str) -> dict:
@@ -45,26 +35,15 @@ def describe(hls_model, input_meanings, output_meanings, events: int, project: s
     inputs, outputs = hls_model.get_input_variables(), hls_model.get_output_variables()
     if len(inputs) != 1 or len(outputs) != 1:
         raise TriggerError(f"{project}: {len(inputs)} input and {len(outputs)} output arrays; the bundle supports one of each")
-    config = hls_model.config
-    return {
-        "top": project,
-        "backend": config.get_config_value("Backend"),
-        "part": config.get_config_value("Part"),
-        "clock_ns": float(config.get_config_value("ClockPeriod")),
-        "io_type": config.get_config_value("IOType"),
-        "input": port(inputs[0], input_meanings),
-        "output": port(outputs[0], output_meanings),
-        "test_events": int(events),
-    }
+    value = hls_model.config.get_config_value
+    return {"top": project, "backend": value("Backend"), "part": value("Part"), "clock_ns": float(value("ClockPeriod")),
+            "io_type": value("IOType"), "input": port(inputs[0], input_meanings), "output": port(outputs[0], output_meanings),
+            "test_events": int(events)}
 
 
 def write(directory: Path, ports: dict, figures: dict, verification: str) -> None:
-    interface = {**ports, "figures": figures, "verification": verification}
-    write_json(Path(directory) / FILE, interface)
+    write_json(Path(directory) / FILE, {**ports, "figures": figures, "verification": verification})
 
 
 def load(directory: Path) -> dict:
-    path = Path(directory) / FILE
-    if not path.is_file():
-        raise TriggerError(f"{path}: missing; regenerate the project with `trigger synth` (or `trigger convert`)")
-    return json.loads(path.read_text())
+    return read_json(Path(directory) / FILE, "missing; regenerate the project with `trigger synth` (or `trigger convert`)")

@@ -1,19 +1,13 @@
 """FirmwareProject: a Keras model as an hls4ml project. The only place hls4ml's converter is called.
 
-Built from a trained model (through its task's firmware head) or a user's Keras model, plus
-the firmware and input settings. Precisions: weights, biases and activations come from the
-QKeras quantizers; accumulators and Dense results are 'auto' (hls4ml infers a width that
-holds the exact sum), so the firmware computes exactly what the quantized Keras model
-computes. The input type is the input precision. The task's head rules, then the spec's
-per-layer overrides (`firmware.layers`), then a user's hls4ml config are merged last, so a
-user can trade exactness for area knowingly.
-
-A project is either written (atomically, to hls_projects/<model>/<backend>/) or a scratch
-one in a temporary directory (for the RTL twin, the emulator, thresholds). Either way it
-gives the compiled csim, the fixed-point graph, and the cost estimate.
+Built from a trained model (its task's firmware head) or a user's Keras model, plus the firmware
+and input settings. Weights, biases and activations take the QKeras quantizers' types; accumulators
+and Dense results are 'auto' (exact), so the firmware computes exactly what the quantized Keras
+model computes. The task's head rules, the spec's `firmware.layers` and a user's hls4ml config are
+merged last, so a user can trade exactness for area knowingly. A project is written atomically
+(hls_projects/<model>/<backend>/) or kept in a scratch directory (RTL twin, emulator, thresholds);
+either way it gives the compiled csim, the fixed-point graph and the cost estimate.
 """
-
-from __future__ import annotations
 
 import contextlib
 import copy
@@ -174,10 +168,6 @@ class FirmwareProject:
     @property
     def output_type(self) -> FixedType:
         return FixedType.of(self.hls_model.get_output_variables()[0].type.precision)
-
-    @property
-    def output_type_name(self) -> str:
-        return self.hls_model.get_output_variables()[0].type.name
 
     @property
     def layer_types(self) -> dict[str, FixedType]:

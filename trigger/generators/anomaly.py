@@ -32,8 +32,6 @@ Processes (Pythia8, 13 TeV):
 Signal cross sections are Pythia's for these settings; ADC2021 left them unnormalised.
 """
 
-from __future__ import annotations
-
 from dataclasses import dataclass, field
 from typing import ClassVar, Literal
 
@@ -43,7 +41,7 @@ import numpy as np
 from trigger.generators.base import Generator
 from trigger.generators.card import histograms, merged
 from trigger.generators.detector import DetectorSettings, reconstruct
-from trigger.generators.pythia import cross_section_pb, generate_selected, make_pythia
+from trigger.generators.pythia import run_chunk
 
 BACKGROUND = ("W", "Z", "ttbar", "QCD")
 SIGNALS = ("A4l", "LQ", "h0", "hpm")
@@ -87,9 +85,7 @@ class AnomalyGenerator(Generator):
         return list(self.processes)
 
     def events_for(self, process: str) -> int:
-        if process in self.process_events:
-            return self.process_events[process]
-        return self.events if process in BACKGROUND else self.signal_events
+        return self.process_events.get(process, self.events if process in BACKGROUND else self.signal_events)
 
     def pythia_settings(self, process: str) -> list[str]:
         lines = {
@@ -109,15 +105,10 @@ class AnomalyGenerator(Generator):
         return [f"Beams:eCM = {self.ecm_gev}", *lines, f"PartonLevel:MPI = {'on' if self.mpi else 'off'}"]
 
     def make_chunk(self, process: str, seed: int, n: int) -> tuple[dict, dict]:
-        pythia = make_pythia(self.pythia_settings(process), seed)
         rng = np.random.default_rng(seed)
-        columns, timing = generate_selected(pythia, n, lambda events: _select(events, self, rng))
+        columns, meta = run_chunk(self.pythia_settings(process), seed, n, lambda events: _select(events, self, rng))
         columns["process"] = np.full(n, self.process_names().index(process), dtype=np.int32)
-        sigma, sigma_err = cross_section_pb(pythia)
-        meta = {"process": process, "processes": self.process_names(), "signal": process in SIGNALS,
-                "pythia": self.pythia_settings(process), "sigma_pb": sigma, "sigma_err_pb": sigma_err,
-                "timing": timing.as_dict()}
-        return columns, meta
+        return columns, {"process": process, "processes": self.process_names(), "signal": process in SIGNALS, **meta}
 
     def sanity(self, data: dict) -> dict:
         present = [p for p in BACKGROUND if p in data]

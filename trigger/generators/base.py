@@ -1,7 +1,5 @@
 """What every built-in generator provides; the runner and the card use nothing else."""
 
-from __future__ import annotations
-
 from typing import ClassVar
 
 

@@ -6,8 +6,6 @@ class): `CARD_BRANCHES`, `card_plots(data, directory)` and `sanity(data)`, the p
 checks that the tests assert too. A plan: chunks with `process`, `filename`, `events`.
 """
 
-from __future__ import annotations
-
 import json
 from pathlib import Path
 
@@ -17,6 +15,8 @@ import numpy as np
 from trigger.atomic import write_text
 from trigger.plots import figure, save
 from trigger.rootio import open_root, read_metadata
+
+FOUR_VECTOR = ("px", "py", "pz", "e")  # four-vectors are stored as <name>_px, <name>_py, <name>_pz, <name>_e columns
 
 
 def load_by_process(directory: Path, plan: list, tree: str, branches: list[str]) -> dict[str, dict]:
@@ -126,7 +126,7 @@ def histograms(path: Path, data: dict[str, dict], panels: list[tuple]) -> Path:
 
 def invariant_mass(columns: dict, *names: str) -> np.ndarray:
     """Mass of the sum of four-vectors stored as <name>_px/_py/_pz/_e columns."""
-    comps = [sum(np.asarray(columns[f"{n}_{c}"], np.float64) for n in names) for c in ("px", "py", "pz", "e")]
+    comps = [sum(np.asarray(columns[f"{n}_{c}"], np.float64) for n in names) for c in FOUR_VECTOR]
     return np.sqrt(np.maximum(comps[3] ** 2 - comps[0] ** 2 - comps[1] ** 2 - comps[2] ** 2, 0.0))
 
 

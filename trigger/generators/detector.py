@@ -16,8 +16,6 @@ The reconstruction, in the order it runs (settings: DetectorSettings below):
   It is therefore built from reconstructed objects and never copied from the neutrinos.
 """
 
-from __future__ import annotations
-
 from dataclasses import dataclass
 
 import awkward as ak
@@ -63,7 +61,7 @@ def reconstruct(prt, det: DetectorSettings, rng: np.random.Generator, lepton_pt_
     in_cone = delta_r(pairs.l.eta, pairs.l.phi, pairs.p.eta, pairs.p.phi) < det.isolation_cone
     iso = (ak.sum(pairs.p.pt * in_cone, axis=2) - l_pt) / l_pt
     resolution = ak.where(abs(leptons.id) == 11, det.electron_resolution, det.muon_resolution)
-    l_scale = 1.0 + resolution * _normal(rng, l_pt)
+    l_scale = 1.0 + resolution * _per_object(rng.standard_normal, l_pt)
     isolated = iso < det.isolation_max
     lep = ak.zip({
         "pt": l_pt * l_scale, "eta": l_eta, "phi": l_phi, "charge": -np.sign(leptons.id),
@@ -77,10 +75,10 @@ def reconstruct(prt, det: DetectorSettings, rng: np.random.Generator, lepton_pt_
     raw = clustering.inclusive_jets(min_pt=JET_SEED_PT)
     j_pt, j_eta, j_phi, j_mass = kinematics(raw)
     sigma = np.sqrt((det.jet_stochastic / np.sqrt(j_pt)) ** 2 + det.jet_constant**2)
-    j_scale = np.maximum(1.0 + sigma * _normal(rng, j_pt), 0.0)
+    j_scale = np.maximum(1.0 + sigma * _per_object(rng.standard_normal, j_pt), 0.0)
     flavour = _jet_flavour(prt, j_eta, j_phi, det.jet_radius)
     eff = ak.where(flavour == 5, det.btag_eff_b, ak.where(flavour == 4, det.btag_eff_c, det.btag_eff_light))
-    btag = (_uniform(rng, j_pt) < eff) & (abs(j_eta) < det.btag_eta_max)
+    btag = (_per_object(rng.random, j_pt) < eff) & (abs(j_eta) < det.btag_eta_max)
     order = ak.argsort(j_pt * j_scale, axis=1, ascending=False)
     jets = ak.zip({
         "pt": (j_pt * j_scale)[order], "eta": j_eta[order], "phi": j_phi[order], "mass": (j_mass * j_scale)[order],
@@ -98,14 +96,10 @@ def reconstruct(prt, det: DetectorSettings, rng: np.random.Generator, lepton_pt_
     return {"leptons": lep, "jets": jets, "met_pt": ak.to_numpy(np.hypot(mex, mey)), "met_phi": ak.to_numpy(np.arctan2(mey, mex))}
 
 
-def _normal(rng, like):
+def _per_object(draw, like):
+    """One random number per object of the jagged `like`, from `draw(size)` (e.g. rng.standard_normal)."""
     counts = ak.num(like, axis=1)
-    return ak.unflatten(rng.standard_normal(int(ak.sum(counts))), counts)
-
-
-def _uniform(rng, like):
-    counts = ak.num(like, axis=1)
-    return ak.unflatten(rng.random(int(ak.sum(counts))), counts)
+    return ak.unflatten(draw(int(ak.sum(counts))), counts)
 
 
 def _mark(index, chosen):
@@ -126,10 +120,9 @@ def _hadron_flavour(pid):
 
 def _jet_flavour(prt, j_eta, j_phi, radius):
     flavour = _hadron_flavour(prt.id)
-    heavy = prt[(flavour > 0)]
-    h_pt, h_eta, h_phi, _ = kinematics(four_vectors(heavy))
-    h_flav = _hadron_flavour(heavy.id)[h_pt > 5.0]
-    h_eta, h_phi = h_eta[h_pt > 5.0], h_phi[h_pt > 5.0]
-    pairs = ak.cartesian({"j": ak.zip({"eta": j_eta, "phi": j_phi}), "h": ak.zip({"eta": h_eta, "phi": h_phi, "f": h_flav})}, nested=True)
+    h_pt, h_eta, h_phi, _ = kinematics(four_vectors(prt[flavour > 0]))
+    hard = h_pt > 5.0
+    hadrons = ak.zip({"eta": h_eta[hard], "phi": h_phi[hard], "f": flavour[flavour > 0][hard]})
+    pairs = ak.cartesian({"j": ak.zip({"eta": j_eta, "phi": j_phi}), "h": hadrons}, nested=True)
     near = delta_r(pairs.j.eta, pairs.j.phi, pairs.h.eta, pairs.h.phi) < radius
     return ak.fill_none(ak.max(ak.where(near, pairs.h.f, 0), axis=2), 0)

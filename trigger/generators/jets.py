@@ -17,8 +17,6 @@ Truth matching: a jet belongs to class C when the nearest hard-process outgoing 
 within the jet radius (2 for W/Z, 3 for top), so the class is the fully merged topology.
 """
 
-from __future__ import annotations
-
 from dataclasses import dataclass, field
 from typing import ClassVar, Literal
 
@@ -27,8 +25,7 @@ import numpy as np
 
 from trigger.generators.base import Generator
 from trigger.generators.card import histograms
-from trigger.generators.pythia import (cross_section_pb, delta_r, four_vectors, generate_selected, isin, kinematics,
-                                       make_pythia, visible_final)
+from trigger.generators.pythia import delta_r, four_vectors, isin, kinematics, run_chunk, visible_final
 
 FEATURES = [
     "zlogz",
@@ -101,14 +98,10 @@ class JetGenerator(Generator):
 
     def make_chunk(self, cls: str, seed: int, n_jets: int) -> tuple[dict, dict]:
         """`n_jets` truth-matched jets of class `cls`: feature columns + chunk metadata."""
-        pythia = make_pythia(self.pythia_settings(cls), seed)
-        columns, timing = generate_selected(pythia, n_jets, lambda events: _jets_from_events(events, self, cls))
+        columns, meta = run_chunk(self.pythia_settings(cls), seed, n_jets, lambda events: _jets_from_events(events, self, cls))
         columns = {k: v.astype(np.float32) for k, v in columns.items()}
         columns["label"] = np.full(n_jets, self.classes.index(cls), dtype=np.int32)
-        sigma, sigma_err = cross_section_pb(pythia)
-        meta = {"class": cls, "classes": self.classes, "pythia": self.pythia_settings(cls),
-                "sigma_pb": sigma, "sigma_err_pb": sigma_err, "timing": timing.as_dict()}
-        return columns, meta
+        return columns, {"class": cls, "classes": self.classes, **meta}
 
     def sanity(self, data: dict) -> dict:
         median = {c: float(np.median(ak.to_numpy(d["mass_mmdt"]))) for c, d in data.items()}
@@ -139,37 +132,28 @@ def _jets_from_events(events, cfg: JetGenerator, cls: str) -> dict[str, np.ndarr
 
     pt, eta, phi, mass = kinematics(jets)
     keep = (pt < cfg.pt_max_gev) & (abs(eta) < cfg.eta_max) & _truth_matched(prt, eta, phi, cfg, cls)
-    constituents = ak.flatten(constituents[keep], axis=1)
-    out = {
-        "jet_pt": ak.to_numpy(ak.flatten(pt[keep])),
-        "jet_eta": ak.to_numpy(ak.flatten(eta[keep])),
-        "jet_phi": ak.to_numpy(ak.flatten(phi[keep])),
-        "jet_m": ak.to_numpy(ak.flatten(mass[keep])),
-    }
-    out.update(substructure(constituents, cfg))
-    return out
+    out = {name: ak.to_numpy(ak.flatten(v[keep])) for name, v in zip(KINEMATICS, (pt, eta, phi, mass))}
+    return out | substructure(ak.flatten(constituents[keep], axis=1), cfg)
 
 
 def _truth_matched(prt, jet_eta, jet_phi, cfg: JetGenerator, cls: str):
     """Per-jet boolean: nearest hard-process object is of class `cls` (and fully contained)."""
     hard = prt[(prt.mother1 == 3) & ((abs(prt.status) == 22) | (abs(prt.status) == 23))]
     _, o_eta, o_phi, _ = kinematics(four_vectors(hard))
-    pairs = ak.cartesian({"j_eta": jet_eta, "o_eta": o_eta}, nested=True)
-    phis = ak.cartesian({"j_phi": jet_phi, "o_phi": o_phi}, nested=True)
-    ids = ak.cartesian({"j": jet_eta, "id": abs(hard.id)}, nested=True).id
-    dr = delta_r(pairs.j_eta, phis.j_phi, pairs.o_eta, phis.o_phi)
+    jets = ak.zip({"eta": jet_eta, "phi": jet_phi})
+    pairs = ak.cartesian({"j": jets, "o": ak.zip({"eta": o_eta, "phi": o_phi, "id": abs(hard.id)})}, nested=True)
+    dr = delta_r(pairs.j.eta, pairs.j.phi, pairs.o.eta, pairs.o.phi)
     nearest = ak.argmin(dr, axis=2, keepdims=True)
     nearest_dr = ak.fill_none(ak.firsts(dr[nearest], axis=2), 99.0)
-    nearest_id = ak.fill_none(ak.firsts(ids[nearest], axis=2), 0)
+    nearest_id = ak.fill_none(ak.firsts(pairs.o.id[nearest], axis=2), 0)
     matched = (nearest_dr < cfg.match_dr) & isin(nearest_id, ORIGIN_IDS[cls])
 
     need = DECAY_QUARKS[cls]
     if need:
         quarks = prt[(abs(prt.status) == 23) & (prt.mother1 != 3) & (abs(prt.id) <= 5)]
         _, q_eta, q_phi, _ = kinematics(four_vectors(quarks))
-        qe = ak.cartesian({"j": jet_eta, "q": q_eta}, nested=True)
-        qp = ak.cartesian({"j": jet_phi, "q": q_phi}, nested=True)
-        inside = ak.sum(delta_r(qe.j, qp.j, qe.q, qp.q) < cfg.jet_radius, axis=2)
+        pairs = ak.cartesian({"j": jets, "q": ak.zip({"eta": q_eta, "phi": q_phi})}, nested=True)
+        inside = ak.sum(delta_r(pairs.j.eta, pairs.j.phi, pairs.q.eta, pairs.q.phi) < cfg.jet_radius, axis=2)
         matched = matched & (inside >= need)
     return matched
 

@@ -6,8 +6,6 @@ per event (a short calibration run), how long `nextBatch` takes, and how long ou
 extraction takes, so the card can report the overhead of the extraction honestly.
 """
 
-from __future__ import annotations
-
 import time
 from dataclasses import asdict, dataclass
 
@@ -28,9 +26,6 @@ class Timing:
     seconds_extract: float = 0.0  # our Python: clustering, reconstruction, selection
     seconds_per_raw_next: float = 0.0  # pythia.next() alone, from the calibration events
 
-    def as_dict(self) -> dict:
-        return asdict(self)
-
 
 def make_pythia(settings: list[str], seed: int):
     import pythia8mc
@@ -45,11 +40,20 @@ def make_pythia(settings: list[str], seed: int):
     return pythia
 
 
-def generate_selected(pythia, wanted: int, extract, count=None) -> tuple[dict, Timing]:
+def run_chunk(settings: list[str], seed: int, wanted: int, extract) -> tuple[dict, dict]:
+    """`wanted` selected rows from a freshly seeded Pythia, and the chunk's metadata (settings, cross section, timing)."""
+    pythia = make_pythia(settings, seed)
+    columns, timing = generate_selected(pythia, wanted, extract)
+    info = pythia.infoPython()  # Pythia's estimate of the generated cross section and its error, mb -> pb
+    return columns, {"pythia": settings, "sigma_pb": info.sigmaGen() * 1e9, "sigma_err_pb": info.sigmaErr() * 1e9,
+                     "timing": asdict(timing)}
+
+
+def generate_selected(pythia, wanted: int, extract) -> tuple[dict, Timing]:
     """Run batches through `extract(events) -> columns` until `wanted` rows are kept.
 
-    Columns are numpy arrays or awkward arrays with one row per kept item; `count(columns)`
-    gives the rows (default: length of the first column). Returns exactly `wanted` rows.
+    Columns are numpy arrays or awkward arrays with one row per kept item (the first column
+    counts the rows). Returns exactly `wanted` rows.
     """
     timing = Timing()
     start = time.perf_counter()
@@ -67,27 +71,19 @@ def generate_selected(pythia, wanted: int, extract, count=None) -> tuple[dict, T
         timing.seconds_extract += time.perf_counter() - t1
         timing.generated += len(events)
         parts.append(columns)
-        have += count(columns) if count else len(next(iter(columns.values())))
+        have += len(next(iter(columns.values())))
     out = {k: _concatenate([p[k] for p in parts])[:wanted] for k in parts[0]}
     timing.passed, timing.selected = have, wanted
     return out, timing
 
 
+def _concatenate(arrays):
+    return ak.concatenate(arrays) if isinstance(arrays[0], ak.Array) else np.concatenate(arrays)
+
+
 def weight_per_event(sigma_pb: float, timing: Timing, chunks: int) -> float:
     """pb per kept event, so that the weights of one process (over its `chunks`) sum to sigma x efficiency."""
     return sigma_pb * timing.passed / timing.generated / timing.selected / chunks
-
-
-def _concatenate(arrays):
-    if isinstance(arrays[0], ak.Array):
-        return ak.concatenate(arrays)
-    return np.concatenate(arrays)
-
-
-def cross_section_pb(pythia) -> tuple[float, float]:
-    """Pythia's estimate of the generated cross section (and its error), in pb."""
-    info = pythia.infoPython()
-    return info.sigmaGen() * 1e9, info.sigmaErr() * 1e9
 
 
 def four_vectors(prt):

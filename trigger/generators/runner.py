@@ -11,8 +11,6 @@
   name, its settings, the seed, the physics version and the package versions.
 """
 
-from __future__ import annotations
-
 import contextlib
 import dataclasses
 import hashlib
@@ -112,8 +110,8 @@ def _run(cfg, todo: list[Chunk], plan: list[Chunk], directory: Path, workers: in
     from tqdm import tqdm
 
     chunks_per_process = Counter(c.process for c in plan)
-    done = sum(c.events for c in plan) - sum(c.events for c in todo)
-    bar = tqdm(total=sum(c.events for c in plan), initial=done, unit="ev", disable=not progress,
+    total = sum(c.events for c in plan)
+    bar = tqdm(total=total, initial=total - sum(c.events for c in todo), unit="ev", disable=not progress,
                desc=f"{cfg.name} -> {directory}")
     with _client(scheduler, workers) as client:
         futures = [client.submit(make_chunk_file, cfg, c, chunks_per_process[c.process], str(directory / c.filename),
@@ -148,7 +146,10 @@ def _client(scheduler: str | None, workers: int):
 
 def make_chunk_file(cfg, chunk: Chunk, chunks_of_process: int, path: str) -> int:
     """Worker task: generate one chunk and write it atomically; returns its event count."""
-    _silence_native_stdout()
+    # Pythia and FastJet print banners from C++; keep worker stdout clean for the progress bar.
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 1)
+    os.close(devnull)
     columns, meta = cfg.make_chunk(chunk.process, chunk.seed, chunk.events)
     rows = np.arange(chunk.events, dtype=np.int64)
     columns["event"] = (np.int64(chunk.process_index) << 40) | (np.int64(chunk.index) << 20) | rows
@@ -158,13 +159,6 @@ def make_chunk_file(cfg, chunk: Chunk, chunks_of_process: int, path: str) -> int
     meta.update({"generator": cfg.name, "chunk": dataclasses.asdict(chunk), "chunks_of_process": chunks_of_process})
     write_tree(Path(path), cfg.TREE, columns, meta)
     return chunk.events
-
-
-def _silence_native_stdout() -> None:
-    """Pythia and FastJet print banners from C++; keep worker stdout clean for the progress bar."""
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, 1)
-    os.close(devnull)
 
 
 def _log_run(directory: Path, chunks: int, seconds: float, workers: int, scheduler: str | None) -> None:

@@ -9,8 +9,6 @@ neutrino's (px, py), optionally smeared by `met_resolution_gev`. Targets: the to
 pz, E. Fast enough for tests and as a sanity reference for the regression.
 """
 
-from __future__ import annotations
-
 import time
 from dataclasses import dataclass
 from typing import ClassVar, Literal
@@ -19,7 +17,7 @@ import awkward as ak
 import numpy as np
 
 from trigger.generators.base import Generator
-from trigger.generators.card import histograms, invariant_mass, merged
+from trigger.generators.card import FOUR_VECTOR, histograms, invariant_mass, merged
 
 
 @dataclass
@@ -41,8 +39,7 @@ class ToyGenerator(Generator):
     met_resolution_gev: float = 0.0  # Gaussian smearing of MET px, py
     workers: int = 0
 
-    CARD_BRANCHES: ClassVar[list[str]] = [f"{v}_{c}" for v in ("top", "b", "lep", "nu") for c in ("px", "py", "pz", "e")] + [
-        "met_px", "met_py"]
+    CARD_BRANCHES: ClassVar[list[str]] = [f"{v}_{c}" for v in ("top", "b", "lep", "nu") for c in FOUR_VECTOR] + ["met_px", "met_py"]
 
     def process_names(self) -> list[str]:
         return ["toy"]
@@ -50,33 +47,26 @@ class ToyGenerator(Generator):
     def make_chunk(self, process: str, seed: int, n: int) -> tuple[dict, dict]:
         start = time.perf_counter()
         rng = np.random.default_rng(seed)
-        top_window = self.width_cut * self.top_width_gev
-        m_top = _breit_wigner(rng, self.top_mass_gev, self.top_width_gev, n, lo=max(self.top_mass_gev - top_window,
-                              self.w_mass_gev + self.b_mass_gev + 5.0), hi=self.top_mass_gev + top_window)
-        w_window = self.width_cut * self.w_width_gev
-        m_w = _breit_wigner(rng, self.w_mass_gev, self.w_width_gev, n, lo=max(self.w_mass_gev - w_window, 10.0),
-                            hi=np.minimum(self.w_mass_gev + w_window, m_top - self.b_mass_gev - 1.0))
+        m_top = _breit_wigner(rng, self.top_mass_gev, self.top_width_gev, self.width_cut, n,
+                              floor=self.w_mass_gev + self.b_mass_gev + 5.0)
+        m_w = _breit_wigner(rng, self.w_mass_gev, self.w_width_gev, self.width_cut, n, floor=10.0,
+                            ceiling=m_top - self.b_mass_gev - 1.0)
         pt = rng.uniform(self.top_pt_min_gev, self.top_pt_max_gev, n)
         eta = rng.uniform(-self.top_eta_max, self.top_eta_max, n)
         phi = rng.uniform(-np.pi, np.pi, n)
         top = _from_pt_eta_phi_m(pt, eta, phi, m_top)
 
-        b_rest, w_rest = _two_body(rng, m_top, np.full(n, self.b_mass_gev), m_w)
+        b_rest, w_in_top = _two_body(rng, m_top, np.full(n, self.b_mass_gev), m_w)
         lep_wrest, nu_wrest = _two_body(rng, m_w, np.zeros(n), np.zeros(n))
-        w_in_top = w_rest
         lep = _boost(_boost(lep_wrest, w_in_top), top)
         nu = _boost(_boost(nu_wrest, w_in_top), top)
         b = _boost(b_rest, top)
-        met_px = nu[:, 0] + rng.normal(0.0, self.met_resolution_gev, n) if self.met_resolution_gev else nu[:, 0]
-        met_py = nu[:, 1] + rng.normal(0.0, self.met_resolution_gev, n) if self.met_resolution_gev else nu[:, 1]
-        columns = {}
-        for name, vec in (("b", b), ("lep", lep), ("top", top), ("nu", nu)):
-            for i, comp in enumerate(("px", "py", "pz", "e")):
-                columns[f"{name}_{comp}"] = vec[:, i]
-        columns["met_px"], columns["met_py"] = met_px, met_py
-        elapsed = time.perf_counter() - start
-        timing = {"generated": n, "passed": n, "selected": n, "seconds_generate": elapsed, "seconds_extract": 0.0,
-                  "seconds_per_raw_next": None}
+        columns = {f"{name}_{comp}": vec[:, i] for name, vec in (("b", b), ("lep", lep), ("top", top), ("nu", nu))
+                   for i, comp in enumerate(FOUR_VECTOR)}
+        for i, comp in enumerate(("met_px", "met_py")):  # x then y: the order of the random draws
+            columns[comp] = nu[:, i] + rng.normal(0.0, self.met_resolution_gev, n) if self.met_resolution_gev else nu[:, i]
+        timing = {"generated": n, "passed": n, "selected": n, "seconds_generate": time.perf_counter() - start,
+                  "seconds_extract": 0.0, "seconds_per_raw_next": None}
         return columns, {"timing": timing, "sigma_pb": None}
 
     def sanity(self, data: dict) -> dict:
@@ -100,9 +90,10 @@ class ToyGenerator(Generator):
         return [("toy top decays", "distributions.png")]
 
 
-def _breit_wigner(rng, mass, width, n, lo=0.0, hi=None):
-    """Relativistic-enough Cauchy line shape, redrawn outside [lo, hi]."""
-    hi = np.full(n, np.inf) if hi is None else np.broadcast_to(hi, (n,))
+def _breit_wigner(rng, mass, width, cut, n, floor, ceiling=np.inf):
+    """Relativistic-enough Cauchy line shape, redrawn outside mass +- cut widths and outside [floor, ceiling]."""
+    lo = max(mass - cut * width, floor)
+    hi = np.broadcast_to(np.minimum(mass + cut * width, ceiling), (n,))
     out = np.empty(n)
     todo = np.arange(n)
     while len(todo):

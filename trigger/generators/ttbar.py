@@ -13,8 +13,6 @@ each as px, py, pz, e. `mjj_w` is the mass of the two reco jets matched (dR < 0.
 the hadronic W's quarks, -1 when they are not both matched: the W-mass sanity check.
 """
 
-from __future__ import annotations
-
 from dataclasses import dataclass, field
 from typing import ClassVar, Literal
 
@@ -22,9 +20,9 @@ import awkward as ak
 import numpy as np
 
 from trigger.generators.base import Generator
-from trigger.generators.card import histograms, invariant_mass, merged
+from trigger.generators.card import FOUR_VECTOR, histograms, invariant_mass, merged
 from trigger.generators.detector import DetectorSettings, reconstruct
-from trigger.generators.pythia import cross_section_pb, delta_r, four_vectors, generate_selected, kinematics, make_pythia
+from trigger.generators.pythia import delta_r, four_vectors, kinematics, run_chunk
 
 LEPTONIC = {"lplus": ("24:onPosIfAny = 11 13", "24:onNegIfAny = 1 2 3 4 5"),
             "lminus": ("24:onNegIfAny = 11 13", "24:onPosIfAny = 1 2 3 4 5")}
@@ -48,7 +46,7 @@ class TtbarGenerator(Generator):
     workers: int = 0
 
     CARD_BRANCHES: ClassVar[list[str]] = ["lep_pt", "lep_charge", "MET_pt", "nJet", "Jet_btag", "mjj_w", "nu_px", "nu_py",
-                                          *(f"{v}_{c}" for v in ("top", "tlep", "wlep") for c in ("px", "py", "pz", "e"))]
+                                          *(f"{v}_{c}" for v in ("top", "tlep", "wlep") for c in FOUR_VECTOR)]
 
     def process_names(self) -> list[str]:
         return list(LEPTONIC)
@@ -58,14 +56,10 @@ class TtbarGenerator(Generator):
                 *LEPTONIC[process], f"PartonLevel:MPI = {'on' if self.mpi else 'off'}"]
 
     def make_chunk(self, process: str, seed: int, n: int) -> tuple[dict, dict]:
-        pythia = make_pythia(self.pythia_settings(process), seed)
         rng = np.random.default_rng(seed)
-        columns, timing = generate_selected(pythia, n, lambda events: _select(events, self, rng))
-        sigma, sigma_err = cross_section_pb(pythia)
-        meta = {"process": process, "pythia": self.pythia_settings(process), "sigma_pb": sigma,
-                "sigma_err_pb": sigma_err, "timing": timing.as_dict(),
-                "note": "sigma is for the forced decay (W+ or W- to e/mu nu, the other to quarks)"}
-        return columns, meta
+        columns, meta = run_chunk(self.pythia_settings(process), seed, n, lambda events: _select(events, self, rng))
+        return columns, {"process": process, **meta,
+                         "note": "sigma is for the forced decay (W+ or W- to e/mu nu, the other to quarks)"}
 
     def sanity(self, data: dict) -> dict:
         d = merged(data)
@@ -111,8 +105,7 @@ def _select(events, cfg: TtbarGenerator, rng) -> dict:
         "MET_pt": reco["met_pt"][ak.to_numpy(keep)], "MET_phi": reco["met_phi"][ak.to_numpy(keep)],
     }  # fmt: skip
     out = {k: np.asarray(ak.to_numpy(v), dtype=np.float32) for k, v in out.items()}
-    truth = _truth(prt)
-    out.update(truth)
+    out.update(_truth(prt))
     out["mjj_w"] = _matched_w_mass(prt, jets)
     out["Jet"] = ak.zip({f: ak.values_astype(jets[f], np.float32) for f in ("pt", "eta", "phi", "mass", "btag", "flavour")})
     return out
@@ -125,22 +118,16 @@ def _last_copy(prt, pid):
 
 def _truth(prt) -> dict:
     top, antitop = _last_copy(prt, 6), _last_copy(prt, -6)
-    mother_id = prt.id[prt.mother1]
-    nu = ak.firsts(prt[((abs(prt.id) == 12) | (abs(prt.id) == 14)) & (abs(mother_id) == 24)])
-    wlep = ak.firsts(prt[prt.mother1][((abs(prt.id) == 12) | (abs(prt.id) == 14)) & (abs(mother_id) == 24)])
-    tlep_is_top = ak.fill_none(wlep.id > 0, False)  # t -> W+ b
-    out = {}
-    for name, particle in (("top", top), ("antitop", antitop), ("wlep", wlep), ("nu", nu)):
-        for comp, attr in (("px", "px"), ("py", "py"), ("pz", "pz"), ("e", "e")):
-            out[f"{name}_{comp}"] = ak.to_numpy(ak.fill_none(particle.p[attr], 0.0)).astype(np.float32)
-    for comp in ("px", "py", "pz", "e"):
-        out[f"tlep_{comp}"] = np.where(ak.to_numpy(tlep_is_top), out[f"top_{comp}"], out[f"antitop_{comp}"])
-    return out
+    nu_from_w = ((abs(prt.id) == 12) | (abs(prt.id) == 14)) & (abs(prt.id[prt.mother1]) == 24)
+    nu, wlep = ak.firsts(prt[nu_from_w]), ak.firsts(prt[prt.mother1][nu_from_w])
+    tlep_is_top = ak.to_numpy(ak.fill_none(wlep.id > 0, False))  # t -> W+ b
+    out = {f"{name}_{comp}": ak.to_numpy(ak.fill_none(particle.p[comp], 0.0)).astype(np.float32)
+           for name, particle in (("top", top), ("antitop", antitop), ("wlep", wlep), ("nu", nu)) for comp in FOUR_VECTOR}
+    return out | {f"tlep_{comp}": np.where(tlep_is_top, out[f"top_{comp}"], out[f"antitop_{comp}"]) for comp in FOUR_VECTOR}
 
 
 def _matched_w_mass(prt, jets) -> np.ndarray:
-    mother_id = prt.id[prt.mother1]
-    quarks = prt[(abs(prt.status) == 23) & (abs(prt.id) <= 5) & (abs(mother_id) == 24)]
+    quarks = prt[(abs(prt.status) == 23) & (abs(prt.id) <= 5) & (abs(prt.id[prt.mother1]) == 24)]
     _, q_eta, q_phi, _ = kinematics(four_vectors(quarks))
     pairs = ak.cartesian({"q": ak.zip({"eta": q_eta, "phi": q_phi}), "j": ak.zip({"eta": jets.eta, "phi": jets.phi})}, nested=True)
     dr = delta_r(pairs.q.eta, pairs.q.phi, pairs.j.eta, pairs.j.phi)

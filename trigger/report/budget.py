@@ -5,8 +5,6 @@ trigger.figures.QUANTITIES or `max_metric_drop`, every limit a number (or null: 
 and every metric drop one the task reports.
 """
 
-from __future__ import annotations
-
 from pathlib import Path
 
 from trigger.errors import TriggerError

@@ -1,26 +1,16 @@
 """metrics.json: the one schema and its one writer, for `trigger synth` and `trigger convert` alike.
 
-Contract (../shared/DESIGN.md), in this key order:
-  model, task, events, csim (the first backend's), metrics {float|quantized|reference..., csim},
-  overflow, budget (the first backend's), backends {<backend>: {csim, metrics, headline, budget,
-  figures, estimate, graph_sha256, metric_drops, synthesis, project}}, then what the producer adds
-  (provenance; reference and recommended_precisions for a conversion), and `rtl` when a bit-exact
-  RTL twin of the first backend's graph exists.
-
-A backend's `figures` and `budget` are derived, never stored twice: figures = the best of its
-estimate, the RTL twin's figures (models/<name>/rtl.json, only for the identical graph) and a
-csynth report; budget = the limits held against them. `refresh` re-derives them after
-`trigger rtl` from the artifacts alone.
+Keys, in this order (contract: ../shared/DESIGN.md): model, task, events, csim and budget (the
+first backend's), metrics, overflow, backends {<backend>: csim, metrics, headline, budget, figures,
+estimate, graph_sha256, metric_drops, synthesis, project}, what the producer adds, and `rtl`.
+A backend's figures (the best of its estimate, a csynth report and the RTL twin of the identical
+graph) and its budget are derived from what it records, by one function, also after `trigger rtl`.
 """
 
-from __future__ import annotations
-
-import json
 from pathlib import Path
 
 from trigger import figures as figs
-from trigger.atomic import write_json
-from trigger.errors import TriggerError
+from trigger.atomic import read_json, write_json
 from trigger.report.budget import evaluate
 from trigger.verify import BackendResult
 
@@ -57,8 +47,7 @@ def _derive(report: dict, rtl: dict | None, limits: dict) -> dict:
     report["csim"], report["budget"] = primary["csim"], primary["budget"]
     report["metrics"]["csim"] = primary["metrics"]
     report.pop("rtl", None)
-    twin = _rtl_block(rtl, primary)
-    if twin:
+    if twin := _rtl_block(rtl, primary):
         report["rtl"] = twin
     return report
 
@@ -78,17 +67,12 @@ def _rtl_block(rtl: dict | None, primary: dict) -> dict | None:
     }
 
 
-def write(directory: Path, report: dict) -> Path:
-    path = Path(directory) / FILE
-    write_json(path, report)
-    return path
+def write(directory: Path, report: dict) -> None:
+    write_json(Path(directory) / FILE, report)
 
 
 def load(directory: Path) -> dict:
-    path = Path(directory) / FILE
-    if not path.is_file():
-        raise TriggerError(f"{path}: no metrics yet; run `make synth` (or `trigger synth {Path(directory).name}`)")
-    return json.loads(path.read_text())
+    return read_json(Path(directory) / FILE, f"no metrics yet; run `make synth` (or `trigger synth {Path(directory).name}`)")
 
 
 def refresh(directory: Path, limits: dict) -> dict:

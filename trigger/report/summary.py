@@ -2,8 +2,6 @@
 figure's source, then the RTL twin's figures beside the estimate. The README carries the same
 text for the committed models (between the summary markers; tests check it is current)."""
 
-from __future__ import annotations
-
 import re
 from pathlib import Path
 
@@ -80,6 +78,16 @@ def table(reports: list[dict]) -> str:
                  "sources: vivado = csynth report, rtl = RTL twin simulation/synthesis, est = analytic estimate "
                  "(trigger/figures.py)")
     return f"{text}\n\n{rtl_table(reports)}" if any(map(rtl_rows, reports)) else text
+
+
+def bench_table(rows: list[dict]) -> str:
+    """`make bench`: the emulator's speed-up over the csim, per model, and whether every event agreed."""
+    return _grid(["model", "events", "csim [s]", "emulator [s]", "us/event csim", "us/event emu", "speed-up", "bit-exact"], [
+        [r["model"], str(r["events"]), f"{r['csim_s']:.3f}", f"{r['emulator_s']:.4f}", f"{1e6 * r['csim_s'] / r['events']:.2f}",
+         f"{1e6 * r['emulator_s'] / r['events']:.3f}", f"{r['ratio']:.0f}x",
+         "yes" if r["exact"] else f"NO ({r['differing_events']} events)"] for r in rows],
+        "csim = hls4ml ModelGraph.predict (compiled C simulation); emulator = trigger.emulate (numpy); best of several "
+        "runs, same events")
 
 
 def readme_block(readme: Path) -> str:

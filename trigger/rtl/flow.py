@@ -7,8 +7,6 @@ pre-route estimate (label `estimate`). A twin that is not bit-exact with the csi
 some other circuit, so its figures are not used.
 """
 
-from __future__ import annotations
-
 import subprocess
 import time
 from dataclasses import dataclass
@@ -109,21 +107,12 @@ def run(trained: Trained, backend: str | None = None, events: int | None = None,
                 f"(valid {sim['valid_latency_cycles']}), II {sim['ii_cycles']}")
             log("  yosys synth_xilinx ...")
             synth = yosys.synthesize(rtl_dir, f"{spec.name}_rtl", fw.part)
-    report = {
-        "model": spec.name,
-        "graph_sha256": graph.fingerprint(),
-        "csim_backend": backend,
-        "part": fw.part,
-        "clock_period_ns": fw.clock_period_ns,
-        "levels_per_stage": levels,
-        "tools": tool_versions(),
-        "emulator": emulator,
-        "simulation": sim,
-        "synthesis": synth,
-        "timing": timing_estimate(synth["path"], fw.clock_period_ns),
-        "da4ml_estimate": {"lut": twin.da4ml_lut, "ff": twin.da4ml_ff, "source": "estimate"},
-        "figures": figures(sim, synth, fw.clock_period_ns),
-    }
+    report = {"model": spec.name, "graph_sha256": graph.fingerprint(), "csim_backend": backend, "part": fw.part,
+              "clock_period_ns": fw.clock_period_ns, "levels_per_stage": levels, "tools": tool_versions(),
+              "emulator": emulator, "simulation": sim, "synthesis": synth,
+              "timing": timing_estimate(synth["path"], fw.clock_period_ns),
+              "da4ml_estimate": {"lut": twin.da4ml_lut, "ff": twin.da4ml_ff, "source": "estimate"},
+              "figures": figures(sim, synth, fw.clock_period_ns)}
     write_json(spec.model_dir / RTL_REPORT, report)
     log(f"  -> {spec.model_dir / RTL_REPORT} ({time.time() - t0:.0f} s)")
     return report

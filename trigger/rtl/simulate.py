@@ -7,10 +7,7 @@ expected outputs of every event, and feeding events back to back at that offset 
 II = 1. The valid chain of the wrapper must agree with the data.
 """
 
-from __future__ import annotations
-
 import re
-import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from trigger import fixed
-from trigger.errors import ToolMissing, TriggerError
+from trigger.errors import TriggerError, require
 
 SLACK_CYCLES = 32  # the testbench idles depth + this after the last event, and searches that far for the latency
 
@@ -57,12 +54,8 @@ class Bus:
         return [raw * 2.0**-self.frac for raw in fixed.unpack(word, self.width, self.n, self.signed)]
 
 
-def require_iverilog() -> tuple[str, str]:
-    iverilog, vvp = shutil.which("iverilog"), shutil.which("vvp")
-    if not iverilog or not vvp:
-        raise ToolMissing("iverilog/vvp not found on PATH; install Icarus Verilog (apt-get install iverilog), "
-                          "or run `make rtl`, which installs it")
-    return iverilog, vvp
+def require_iverilog() -> list[str]:
+    return require("iverilog", "vvp", install="apt-get install iverilog, or run `make rtl`, which installs it")
 
 
 def write_top(rtl_dir: Path, name: str, depth: int, inputs: Bus, outputs: Bus) -> Path:
@@ -135,8 +128,8 @@ def run(rtl_dir: Path, name: str, x: np.ndarray, inputs: Bus, outputs: Bus, idle
     (sim / "inputs.hex").write_text("\n".join(inputs.pack(x)) + "\n")
     (sim / "tb.v").write_text(_testbench(name, len(x), inputs, outputs, idle))
     sources = [without_attributes(p, sim).relative_to(rtl_dir) for p in sorted((rtl_dir / "src").rglob("*.v"))]
-    _run([iverilog, "-g2012", "-o", "sim/tb.vvp", "-s", "tb", "sim/tb.v", *sources], rtl_dir, "iverilog")
-    _run([vvp, "-n", "../../sim/tb.vvp"], memfiles(rtl_dir), "vvp")
+    run_tool([iverilog, "-g2012", "-o", "sim/tb.vvp", "-s", "tb", "sim/tb.v", *sources], rtl_dir, "iverilog")
+    run_tool([vvp, "-n", "../../sim/tb.vvp"], memfiles(rtl_dir), "vvp")
     valid, words = [], []
     for line in (sim / "outputs.log").read_text().splitlines():
         _, v, word = line.split()
@@ -163,7 +156,8 @@ def memfiles(rtl_dir: Path) -> Path:
     return path
 
 
-def _run(cmd: list[str], cwd: Path, what: str) -> None:
+def run_tool(cmd: list[str], cwd: Path, what: str) -> None:
+    """Run an external tool; a failure is a one-line error with the tail of its output."""
     result = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True)
     if result.returncode != 0:
         tail = (result.stderr or result.stdout).strip().splitlines()[-5:]

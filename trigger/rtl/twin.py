@@ -8,8 +8,6 @@ out in operations da4ml has (trigger.fixed.cast_traced). da4ml drops a cast that
 interval analysis proves idle.
 """
 
-from __future__ import annotations
-
 import math
 
 import numpy as np

@@ -12,16 +12,13 @@ typical net) and CARRY_NS per carry-chain hop, UltraScale+ -2 ballpark figures. 
 labelled `estimate` everywhere it appears.
 """
 
-from __future__ import annotations
-
 import re
-import shutil
 import subprocess
 from collections import Counter
 from pathlib import Path
 
-from trigger.errors import ToolMissing, TriggerError
-from trigger.rtl.simulate import memfiles, without_attributes
+from trigger.errors import TriggerError, require
+from trigger.rtl.simulate import memfiles, run_tool, without_attributes
 
 FAMILIES = {"xcvu": "xcup", "xcku": "xcup", "xczu": "xcup", "xcau": "xcup", "xc7": "xc7"}
 LUT_NS = 0.5
@@ -29,10 +26,7 @@ CARRY_NS = 0.1
 
 
 def require_yosys() -> str:
-    path = shutil.which("yosys")
-    if path is None:
-        raise ToolMissing("yosys not found on PATH; install it (apt-get install yosys), or run `make rtl`, which installs it")
-    return path
+    return require("yosys", install="apt-get install yosys, or run `make rtl`, which installs it")[0]
 
 
 def version() -> str:
@@ -66,11 +60,7 @@ def synthesize(rtl_dir: Path, top: str, part: str) -> dict:
         "tee -q -o ../../yosys_ltp.txt ltp -noff t:FD* t:SRL* %u %n",  # registers cut the paths
     ]) + "\n"
     (rtl_dir / "synth.ys").write_text(script)
-    result = subprocess.run([yosys, "-q", "-l", "../../yosys.log", "../../synth.ys"], cwd=memfiles(rtl_dir),
-                            capture_output=True, text=True)
-    if result.returncode != 0:
-        tail = (result.stderr or result.stdout).strip().splitlines()[-3:]
-        raise TriggerError(f"yosys failed in {rtl_dir} (see yosys.log): {' | '.join(tail)}")
+    run_tool([yosys, "-q", "-l", "../../yosys.log", "../../synth.ys"], memfiles(rtl_dir), "yosys (see yosys.log)")
     cells = parse_cells((rtl_dir / "yosys_stat.txt").read_text())
     path = parse_path((rtl_dir / "yosys_ltp.txt").read_text())
     return {"cells": dict(cells), **resources(cells), "path": path}

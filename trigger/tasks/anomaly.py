@@ -10,8 +10,6 @@ background and stored with the model (conventions in trigger/tasks/rates.py). Me
 signal at the threshold (+- binomial), ROC AUC, TPR at FPR 1e-3 / 1e-4, background FPR.
 """
 
-from __future__ import annotations
-
 from pathlib import Path
 
 import numpy as np
@@ -20,12 +18,10 @@ from trigger.data import Dataset, Split, read_column, read_labels
 from trigger.errors import TriggerError
 from trigger.keras2 import keras
 from trigger.models import encoder, predict, quantizer
-from trigger.plots import figure, save
+from trigger.plots import STYLES, figure, save
 from trigger.tasks import rates
 from trigger.tasks.base import Task
 from trigger.tasks.score_weights import fit as fit_weights
-
-STYLES = {"float": "--", "quantized": ":", "csim": "-"}
 
 
 class Anomaly(Task):

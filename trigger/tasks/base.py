@@ -7,8 +7,7 @@ their drops and its plots. The defaults here are those of an autoencoder trained
 own inputs; each task overrides what differs. `trained` arguments are a trigger.trained.Trained.
 """
 
-from __future__ import annotations
-
+from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import ClassVar
 
@@ -17,10 +16,10 @@ import numpy as np
 from trigger.data import Dataset, Preprocessing, Split
 from trigger.keras2 import keras
 from trigger.models import build_model, predict
-from trigger.spec import CollectionSpec, Spec, feature_names
+from trigger.spec import CollectionSpec, Spec
 
 
-class Task:
+class Task(ABC):
     name: ClassVar[str]
     metric: ClassVar[str]  # the headline metric of the summary table
     drop_names: ClassVar[tuple[str, ...]]  # what budget.yml's max_metric_drop may limit
@@ -95,35 +94,33 @@ class Task:
 
     def input_meanings(self, pre: Preprocessing) -> list[tuple[str, str]]:
         """(meaning, unit) of every firmware input: the spec's expression, shifted by the preprocessing."""
-        shifts = dict(zip(pre.features, pre.shifts))
-        return [(f"{name} * 2^{-shifts[name]}" + (f", {name} = {expression}" if expression != name else ""), unit)
-                for name, expression, unit in feature_descriptions(self.spec.data)]
+        data, described = self.spec.data, []  # (expression, unit) per input column
+        for name, feature in data.features.items():
+            unit = data.units.get(name, "as the branch")
+            if isinstance(feature, CollectionSpec):
+                described += [(f"{expr} of object {i}", data.units.get(f"{name}.{f}", unit))
+                              for i in range(feature.count) for f, expr in feature.fields.items()]
+            else:
+                described.append((feature, unit))
+        return [(f"{name} * 2^{-shift}" + (f", {name} = {expr}" if expr != name else ""), unit)
+                for name, shift, (expr, unit) in zip(pre.features, pre.shifts, described, strict=True)]
 
-    def output_meanings(self, n: int) -> list[tuple[str, str]]:
-        raise NotImplementedError
+    @abstractmethod
+    def output_meanings(self, n: int) -> list[tuple[str, str]]: ...
 
     # ------------------------------------------------------------------ metrics
+    @abstractmethod
     def evaluate(self, outputs: np.ndarray, sample: Dataset, which: str, trained) -> dict:
-        raise NotImplementedError
+        """Task metrics of `which` outputs (float, quantized, csim) on the sample."""
 
+    @abstractmethod
     def drops(self, reference: dict, other: dict) -> dict:
-        raise NotImplementedError
+        """How much worse `other` is than `reference`, per metric the budget may limit (drop_names)."""
 
+    @abstractmethod
     def headline(self, metrics: dict) -> float:
-        raise NotImplementedError
+        """The one number of the summary table (`metric`)."""
 
     def plots(self, directory: Path, sample: Dataset, outputs: dict[str, np.ndarray], backend: str, trained) -> None:
         """PNGs beside metrics.json from the float, quantized and csim outputs."""
 
-
-def feature_descriptions(data) -> list[tuple[str, str, str]]:
-    """(input name, branch expression, unit) in column order; the names are feature_names'."""
-    described = []  # (expression, unit) per input column
-    for name, feature in data.features.items():
-        unit = data.units.get(name, "as the branch")
-        if isinstance(feature, CollectionSpec):
-            described += [(f"{expr} of object {i}", data.units.get(f"{name}.{f}", unit))
-                          for i in range(feature.count) for f, expr in feature.fields.items()]
-        else:
-            described.append((feature, unit))
-    return [(name, expr, unit) for name, (expr, unit) in zip(feature_names(data.features), described, strict=True)]

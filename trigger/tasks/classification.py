@@ -2,8 +2,6 @@
 per-class AUC. The firmware output is the logits; softmax exists only offline (argmax and
 thresholds do not need it)."""
 
-from __future__ import annotations
-
 from pathlib import Path
 
 import numpy as np

@@ -4,8 +4,6 @@ the offline-decoded jet (m, pT, eta, phi): mean, RMS and median |residual|. The 
 worst median; the headline is the mean over the variables of the median |residual| (eta and phi
 near 0 give the relative residual heavy tails, which the median ignores)."""
 
-from __future__ import annotations
-
 from pathlib import Path
 
 import numpy as np
@@ -13,11 +11,10 @@ import numpy as np
 from trigger.data import Dataset
 from trigger.keras2 import keras
 from trigger.models import decoder, encoder, predict
-from trigger.plots import figure, save
+from trigger.plots import STYLES, figure, save
 from trigger.tasks.base import Task
 
 LABELS = {"jet_m": "m", "jet_pt": "p_{T}", "jet_eta": r"\eta", "jet_phi": r"\phi"}
-STYLES = {"float": "--", "quantized": ":", "csim": "-"}
 
 
 class Compression(Task):

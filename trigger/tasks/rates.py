@@ -15,8 +15,6 @@ Conventions (also in the README):
   FPR below that is reported at 1 / N_eff instead, and says so.
 """
 
-from __future__ import annotations
-
 import numpy as np
 
 REFERENCE_FPRS = (1e-3, 1e-4)

@@ -14,8 +14,6 @@ Metrics, all in GeV (the firmware output shifted left by `regression.output_shif
   the regressed vector, whose width says how physical the regression is.
 """
 
-from __future__ import annotations
-
 from pathlib import Path
 
 import numpy as np
@@ -25,7 +23,7 @@ from trigger.errors import TriggerError
 from trigger.fixed import FixedType
 from trigger.keras2 import tf
 from trigger.models import build_model, predict
-from trigger.plots import figure, save
+from trigger.plots import STYLES, figure, save
 from trigger.tasks.base import Task
 
 COMPONENTS = ("px", "py", "pz", "e")
@@ -196,9 +194,6 @@ inline double {name}_to_gev(const {type_name} &value) {{ return std::ldexp(value
             masses = {"truth": invariant_mass(sample.y[:, columns])}
             masses.update({k: invariant_mass(v[:, columns]) for k, v in gev.items() if k != "quantized"})
             _regressed_mass(directory / "mass.png", masses, backend)
-
-
-STYLES = {"float": "--", "quantized": ":", "csim": "-"}
 
 
 def _true_vs_predicted(path: Path, true: np.ndarray, predicted: dict[str, np.ndarray], names: list[str], backend: str) -> None:

@@ -14,8 +14,6 @@ weight 1/LSB^2, not infinity). Explicit `anomaly.input_weights` multiply on top.
 reference gets its own weights from its own residuals, by the same rule.
 """
 
-from __future__ import annotations
-
 import numpy as np
 
 from trigger.errors import TriggerError

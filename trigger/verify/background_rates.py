@@ -7,8 +7,6 @@ record: a subset of the sample goes through it first and must agree bit for bit,
 rate is reported. Conventions (FPR, thresholds, uncertainties) are those of rates.py.
 """
 
-from __future__ import annotations
-
 import time
 from pathlib import Path
 

@@ -2,8 +2,6 @@
 the same events, in one run. Times are wall clock on this machine (best of several runs,
 after one warm-up), so the ratio, not the absolute numbers, is what carries over."""
 
-from __future__ import annotations
-
 import time
 
 import numpy as np
@@ -42,14 +40,3 @@ def _best(fn, runs: int):
         best = min(best, time.perf_counter() - t0)
     return best, out
 
-
-def table(rows: list[dict]) -> str:
-    lines = [f"{'model':<16} {'events':>7} {'csim [s]':>9} {'emulator [s]':>13} {'us/event csim':>14} "
-             f"{'us/event emu':>13} {'speed-up':>9}  bit-exact"]
-    for r in rows:
-        lines.append(f"{r['model']:<16} {r['events']:>7} {r['csim_s']:>9.3f} {r['emulator_s']:>13.4f} "
-                     f"{1e6 * r['csim_s'] / r['events']:>14.2f} {1e6 * r['emulator_s'] / r['events']:>13.3f} "
-                     f"{r['ratio']:>8.0f}x  {'yes' if r['exact'] else 'NO (' + str(r['differing_events']) + ' events)'}")
-    lines.append("csim = hls4ml ModelGraph.predict (compiled C simulation); emulator = trigger.emulate (numpy); "
-                 "best of several runs, same events")
-    return "\n".join(lines)

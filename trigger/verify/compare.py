@@ -4,8 +4,6 @@ Differences are counted in LSBs of the firmware type at that point, never with a
 floating tolerance: 0 LSB on every event is the only pass.
 """
 
-from __future__ import annotations
-
 import math
 from dataclasses import dataclass
 

@@ -4,15 +4,13 @@ layer otherwise) and the fixed-point ranges (overflow audit). Shared by `trigger
 trained model, every backend) and `trigger convert` (a user's model).
 """
 
-from __future__ import annotations
-
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from trigger.firmware import FirmwareProject, interface
+from trigger.firmware import FirmwareProject
 from trigger.fixed import FixedType
 from trigger.keras2 import keras
 from trigger.models import predict
@@ -81,8 +79,3 @@ def check(project: FirmwareProject, reference: Reference, trace: bool = True) ->
         layer, lsb = first_divergence({k: v[traced] for k, v in reference.layers.items()}, layers, project.layer_types)
         agreement.first_diverging_layer, agreement.layer_lsb_diff = layer or "output only", lsb
     return csim_out, agreement
-
-
-def record_interface(result: BackendResult, figures: dict, verdict: str) -> None:
-    """interface.json beside the project: ports, the best figures and the verification line."""
-    interface.write(result.project, result.ports, figures, verdict)

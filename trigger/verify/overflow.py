@@ -11,8 +11,6 @@ preprocessing) clips exactly like the firmware, so its saturations are part of t
 trained model; anywhere else a saturation would be a firmware-only overflow.
 """
 
-from __future__ import annotations
-
 import numpy as np
 
 from trigger.fixed import ROUNDINGS, FixedType, cast

@@ -1,7 +1,5 @@
 """The csim-vs-Keras plot beside metrics.json: scatter and the difference in output LSBs (task plots: trigger/tasks)."""
 
-from __future__ import annotations
-
 from pathlib import Path
 
 import numpy as np
