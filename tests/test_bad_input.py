@@ -121,11 +121,13 @@ def test_interrupted_synth_keeps_previous_project(tiny_project, monkeypatch, cap
     before = outputs(tiny_project)
     import hls4ml.model.graph
 
-    def interrupted_compile(self):
-        self.write()  # a half-written project exists at this point...
-        raise KeyboardInterrupt  # ...when the user hits Ctrl-C
+    real_write = hls4ml.model.graph.ModelGraph.write
 
-    monkeypatch.setattr(hls4ml.model.graph.ModelGraph, "compile", interrupted_compile)
+    def interrupted_write(self):
+        real_write(self)  # a half-written project exists at this point...
+        raise KeyboardInterrupt  # ...when the user hits Ctrl-C, before the csim is compiled
+
+    monkeypatch.setattr(hls4ml.model.graph.ModelGraph, "write", interrupted_write)
     capsys.readouterr()
     assert run_cli("synth", "models/tiny") == 130
     assert "interrupted" in capsys.readouterr().err

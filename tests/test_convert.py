@@ -139,11 +139,12 @@ def test_root_sample_with_a_mapping(workdir):
 def test_unconvertible_layer_is_named(workdir, capsys):
     from trigger.keras2 import keras
 
-    model = keras.Sequential([keras.Input((6,)), keras.layers.Dense(4, name="d"), keras.layers.GaussianNoise(0.1, name="noise")])
-    model.save(workdir / "noisy.h5")
-    assert run_cli("convert", "--keras", "noisy.h5", "--input", "x.npy") == 2
+    model = keras.Sequential([keras.Input((6,)), keras.layers.Dense(4, name="d"), keras.layers.LayerNormalization(name="norm")])
+    model.save(workdir / "normed.h5")
+    assert run_cli("convert", "--keras", "normed.h5", "--input", "x.npy") == 2
     err = capsys.readouterr().err.strip()
-    assert err.startswith("error: layer 'noise' (GaussianNoise) cannot be converted by hls4ml") and "\n" not in err
+    assert err.startswith("error: layer 'norm' (LayerNormalization) is not supported: trigger convert takes dense models")
+    assert "\n" not in err
 
 
 @pytest.mark.parametrize("args, message", [
@@ -151,10 +152,13 @@ def test_unconvertible_layer_is_named(workdir, capsys):
     (["--json", "arch.json", "--input", "x.npy"], "give --keras MODEL.h5, or --json MODEL.json together with --weights"),
     (["--keras", "m.h5", "--input", "x7.npy"], "x7.npy: shape (20, 7), the model expects (events, 6)"),
     (["--keras", "m.h5", "--input", "nan.npy"], "input sample: 1 NaN/Inf values (feature 'x2')"),
-    (["--keras", "m.h5", "--input", "big.npy"], "values saturate ap_fixed<16,6>"),
+    (["--keras", "m.h5", "--input", "big.npy"], "values saturate ap_fixed<16,6> (worst feature 'x0', |x| up to 1000 with shift 0); "
+                                               "use --saturation clip or a wider --input-precision"),
     (["--keras", "m.h5"], "give an input sample"),
     (["--keras", "m.h5", "--input", "x.npy", "--hls-config", "bad.yml"], "bad.yml: unknown key 'Modle'"),
     (["--keras", "garbage.h5", "--input", "x.npy"], "garbage.h5: not a readable Keras model"),
+    (["--keras", "m.h5", "--input", "x.npy", "--tolerance", "loose"], "--tolerance 'loose': give a non-negative number"),
+    (["--keras", "m.h5", "--input", "x.npy", "--budget", "budget.yml"], "budget.yml: 'max_metric_drop.accuracy' is not a metric"),
 ])
 def test_bad_convert_inputs_are_one_line_errors(workdir, capsys, args, message):
     _float_model().save(workdir / "m.h5")
@@ -164,6 +168,7 @@ def test_bad_convert_inputs_are_one_line_errors(workdir, capsys, args, message):
     np.save(workdir / "nan.npy", nan)
     np.save(workdir / "big.npy", np.full((20, 6), 1e3))
     (workdir / "bad.yml").write_text("Modle: {}\n")
+    (workdir / "budget.yml").write_text("max_metric_drop: {accuracy: 0.1}\n")  # a classifier's drop, not a conversion's
     (workdir / "garbage.h5").write_bytes(b"not hdf5")
     assert run_cli("convert", *args) == 2
     err = capsys.readouterr().err.strip()

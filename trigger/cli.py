@@ -204,24 +204,27 @@ def cmd_summary(args) -> int:
 def cmd_convert(args) -> int:
     """bring your own Keras/QKeras model: HLS project, csim harness, metrics.json, bundle
 
-    Convert a dense Keras or QKeras model trained elsewhere and verify it like a shipped model."""
-    from trigger.convert import ConvertOptions, convert, load_hls_config, load_sample, load_user_model
+    Convert a dense Keras or QKeras model trained elsewhere and verify it like a shipped model: a QKeras
+    model bit for bit (up to the logits when it ends in a softmax), a float model within --tolerance.
+    Exit 0 only when the verification (and the --budget, if given) passes; the verdict is the last line."""
+    from trigger.convert import ConvertOptions, convert, load_hls_config, load_sample, load_user_model, prepare
+    from trigger.firmware import config_layer_names
 
-    model = load_user_model(args.keras, args.json, args.weights)
+    user = prepare(load_user_model(args.keras, args.json, args.weights), args.strip_softmax)  # layer kinds first
     name = args.name or Path(args.keras or args.json).stem
-    x, features, units = load_sample(int(model.inputs[0].shape[-1]), args.input, args.root, args.mapping)
-    given = {key: getattr(args, key) for key in ("backend", "part", "clock_ns", "input_precision", "saturation", "tolerance", "events")}
+    hls_config = load_hls_config(args.hls_config, config_layer_names(user.model))
+    x, features, units = load_sample(int(user.model.inputs[0].shape[-1]), args.input, args.root, args.mapping)
+    given = {key: getattr(args, key) for key in ("backend", "part", "clock_ns", "input_precision", "saturation", "tolerance",
+                                                 "events", "strip_softmax")}
     options = ConvertOptions(name=name, **{key: value for key, value in given.items() if value is not None})
     out = Path(args.out or Path("converted") / name)
-    report = convert(model, x, features, units, options, load_hls_config(args.hls_config), args.budget, out,
-                     "trigger " + " ".join(args.command_line))
-    print(f"{name}: metrics in {out / 'metrics.json'}; "
-          f"budget {'PASS' if report['budget']['pass'] else 'FAIL'}" + ("" if args.budget else " (no --budget given)"))
-    if report["reference"] == "quantized" and report["csim"]["exact_fraction"] < 1.0:
-        print(f"error: csim is not bit-exact with the quantized model (first diverging layer: "
-              f"{report['csim']['first_diverging_layer']}, {report['csim']['max_lsb_diff']} LSB)", file=sys.stderr)
-        return 1
-    return 0 if report["budget"]["pass"] else 1
+    report = convert(user, x, features, units, options, hls_config, args.budget, out, "trigger " + " ".join(args.command_line))
+    verified, budget = report["verification"]["pass"], report["budget"]["pass"]
+    print(f"{name}: metrics in {out / 'metrics.json'}; budget {'PASS' if budget else 'FAIL'}"
+          + ("" if args.budget else " (no --budget given)"))
+    print(f"verdict: {'PASS' if verified and budget else 'FAIL'}: {report['verification']['line']}",
+          file=sys.stdout if verified and budget else sys.stderr)
+    return 0 if verified and budget else 1
 
 
 def _verb(sub, func, name: str | None = None, models: str | None = "model names, model directories or spec.yml paths"):
@@ -275,11 +278,12 @@ def _parser() -> argparse.ArgumentParser:
 
 def _convert_parser(p) -> None:
     model = p.add_argument_group("model (one of)")
-    model.add_argument("--keras", type=Path, help="model saved with model.save (.h5 or .keras)")
+    model.add_argument("--keras", type=Path, help="model saved by Keras 2 / tf_keras with model.save (.h5 or .keras)")
     model.add_argument("--json", type=Path, help="architecture from model.to_json() (with --weights)")
     model.add_argument("--weights", type=Path, help="weights from model.save_weights (with --json)")
     sample = p.add_argument_group("input sample (one of)")
-    sample.add_argument("--input", type=Path, help=".npy array (events, features) in the model's input units")
+    sample.add_argument("--input", type=Path, help="(events, features) in the model's input units: .npy, .csv (optional "
+                        "header) or hls4ml .dat")
     sample.add_argument("--root", type=Path, nargs="+", help="ROOT file(s), with --mapping")
     sample.add_argument("--mapping", type=Path, help="YAML: tree + features (spec data.features syntax) [+ units]")
     p.add_argument("--hls-config", type=Path, help="hls4ml config YAML (HLSConfig block or full hls4ml project YAML)")
@@ -291,7 +295,10 @@ def _convert_parser(p) -> None:
     p.add_argument("--clock-ns", type=float, help=f"clock period ({defaults})")
     p.add_argument("--input-precision", help=f"firmware input type ({defaults}: ap_fixed<16,6>)")
     p.add_argument("--saturation", choices=["error", "clip"], help=f"inputs outside the input type ({defaults}: error)")
-    p.add_argument("--tolerance", type=float, help="float models: allowed |csim - Keras| in output units (default 0.05)")
+    p.add_argument("--tolerance", help="float models and softmax outputs: allowed |csim - Keras|, in output units or as a "
+                   "percentage of each output's range on the sample, e.g. 2%% (default 0.05)")
+    p.add_argument("--strip-softmax", action="store_true", help="convert up to the logits (a final softmax is dropped); "
+                   "a QKeras model is then checked bit for bit throughout")
     p.add_argument("--events", type=int, help="events of the sample to run (default 6000)")
     p.add_argument("--out", help="where metrics.json goes (default converted/<name>)")
 

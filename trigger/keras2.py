@@ -2,13 +2,17 @@
 
 QKeras and tfmot only work with Keras 2 (tf_keras), and hls4ml picks its parser from
 ``keras.__version__``. So TensorFlow must be told to use the legacy Keras, and a plain
-``import keras`` must resolve to ``tf_keras``, before any of them is imported.
+``import keras`` must resolve to ``tf_keras``, before any of them is imported. hls4ml 1.3.0
+also still calls ``np.product`` (for power-of-two weights), which numpy 2 removed: it gets
+``np.prod`` under that name, so the pinned stack stays as it is.
 """
 
 import importlib
 import os
 import sys
 import warnings
+
+import numpy as np
 
 os.environ["TF_USE_LEGACY_KERAS"] = "1"
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # C++ log noise; Python errors still raise
@@ -40,5 +44,7 @@ warnings.filterwarnings("ignore", message=r"The `keras\.constraints\.serialize\(
 
 sys.modules["keras"] = keras
 tf.get_logger().setLevel("ERROR")
+if not hasattr(np, "product"):
+    np.product = np.prod  # hls4ml 1.3.0 model/types.py (quantized_po2 weights)
 
 __all__ = ["keras", "tf"]

@@ -30,8 +30,10 @@ def export(project: Path, bundle: Path, regenerate: str, log=print) -> Path:
         vectors.write_hex(tmp, tmp / "vectors", ports)
         wrapper.write(tmp / "wrapper", ports)
         emulator.write(tmp / "emulator", ports)
+        firmware = testbench.firmware_object(tmp, ports["top"])  # the network compiled once, for both checks
         checks = {"HLS testbench (g++)": testbench.check(tmp, ports["top"]),
-                  "emulator library (dlopen)": emulator.build_and_check(tmp / "emulator")}
+                  "emulator library (dlopen)": emulator.build_and_check(tmp / "emulator", firmware)}
+        firmware.unlink()  # the bundle ships sources
         readme.write(tmp, ports, regenerate, checks)
     for name, verdict in checks.items():
         log(f"  {name}: {verdict}")

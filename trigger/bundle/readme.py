@@ -71,7 +71,7 @@ def source(ports: dict, regenerate: str, checks: dict[str, str]) -> str:
         "The wrapper instantiates the HLS core with the Vivado/Vitis HLS default port names (ap_vld",
         "interface, ap_start tied high). It has not been simulated here; the co-simulation below checks the core.",
         "",
-        "## Test vectors (expected outputs = the C simulation, bit-exact with the quantized model)",
+        f"## Test vectors (expected outputs = the C simulation, {ports.get('agreement', 'bit-exact with the quantized model')})",
         "",
         f"- `tb_data/tb_input_features.dat`, `tb_data/tb_output_predictions.dat`: hls4ml format, one event per",
         f"  line, {ports['test_events']} events, values in the port's real units (exact fixed-point values).",

@@ -36,8 +36,9 @@ class Preprocessing:
         """The firmware input type, rounding to nearest (ties to even, AP_RND_CONV) and saturating."""
         return FixedType.parse(self.precision).with_modes("RND_CONV", "SAT")
 
-    def apply(self, x: np.ndarray, source: str = "input") -> np.ndarray:
-        """Raw features -> the exact fixed-point values the firmware input receives (as float64)."""
+    def apply(self, x: np.ndarray, source: str = "input", remedy: str | None = None) -> np.ndarray:
+        """Raw features -> the exact fixed-point values the firmware input receives (as float64). `remedy`: what
+        to do about saturating values (default: the spec keys)."""
         x = np.asarray(x, dtype=np.float64)
         if x.ndim != 2 or x.shape[1] != len(self.features):
             got = x.shape[1] if x.ndim == 2 else f"shape {x.shape}"
@@ -55,11 +56,9 @@ class Preprocessing:
         if over.any() and self.saturation == "error":
             col = int(np.argmax(over.sum(axis=0)))
             worst = float(np.abs(x[:, col]).max())
-            raise TriggerError(
-                f"{source}: {int(over.sum())} values saturate {self.precision} (worst feature '{self.features[col]}', "
-                f"|x| up to {worst:.4g} with shift {self.shifts[col]}); raise input.shifts.{self.features[col]} "
-                f"or the integer bits, or set input.saturation: clip"
-            )
+            remedy = remedy or f"raise input.shifts.{self.features[col]} or the integer bits, or set input.saturation: clip"
+            raise TriggerError(f"{source}: {int(over.sum())} values saturate {self.precision} (worst feature "
+                               f"'{self.features[col]}', |x| up to {worst:.4g} with shift {self.shifts[col]}); {remedy}")
         return cast(q, fmt, rounds=False, out=q)
 
     def scaled(self, x: np.ndarray) -> np.ndarray:

@@ -11,6 +11,8 @@ either way it gives the compiled csim, the fixed-point graph and the cost estima
 
 import contextlib
 import copy
+import ctypes
+import io
 import os
 import shutil
 import subprocess
@@ -25,7 +27,7 @@ from trigger.atomic import atomic_dir, remove_stale
 from trigger.errors import TriggerError
 from trigger.figures import estimate, vivado
 from trigger.firmware import interface, testbench
-from trigger.firmware.testbench import require_gxx
+from trigger.firmware.testbench import firmware_object, gxx
 from trigger.firmware.graph import Graph, from_hls
 from trigger.fixed import FixedType
 from trigger.keras2 import keras
@@ -101,6 +103,13 @@ def hls_config(model: keras.Model, s: Settings, head=None) -> dict:
     return config
 
 
+def config_layer_names(model: keras.Model) -> list[str]:
+    """The layer names an hls4ml config may address for `model` (hls4ml's own reading of it)."""
+    import hls4ml
+
+    return list(hls4ml.utils.config_from_keras_model(model, granularity="name")["LayerName"])
+
+
 class FirmwareProject:
     def __init__(self, model: keras.Model, settings: Settings, directory: Path, head=None):
         import hls4ml
@@ -112,6 +121,7 @@ class FirmwareProject:
             backend=settings.backend, io_type=settings.io_type, part=settings.part, clock_period=settings.clock_ns,
             write_weights_txt=False,  # weights compiled in: the project (and the emulator library) is relocatable
         )
+        self.hls_model.config.trace_output = True  # csim-only trace hooks (#ifndef __SYNTHESIS__), off until asked for
         if self.input_type != FixedType.parse(settings.input_precision):
             raise TriggerError(f"hls4ml config: input type {self.input_type} differs from the input precision "
                                f"{settings.input_precision}; set one of them")
@@ -144,7 +154,8 @@ class FirmwareProject:
         project.directory = final
 
     def _finish(self, final: Path) -> None:
-        """Self-contained: our scripts in, build products out, hls4ml's record of the directory pointing at `final`."""
+        """Self-contained: our scripts in, the csim library out (the firmware object stays for the bundle's builds),
+        hls4ml's record of the directory pointing at `final`."""
         for so in self.directory.glob("firmware/*.so"):
             so.unlink()
         config = self.directory / "hls4ml_config.yml"
@@ -174,10 +185,18 @@ class FirmwareProject:
         return {layer.name: FixedType.of(layer.get_output_variable().type.precision) for layer in self.hls_model.get_layers()}
 
     def compile(self) -> None:
-        if not self._compiled:
-            require_gxx()
-            self.hls_model.compile()
-            self._compiled = True
+        """hls4ml's csim library, built here from the firmware object that the testbench and the emulator library
+        reuse, so that the network is compiled once (hls4ml's own build_lib.sh compiles it afresh each time)."""
+        if self._compiled:
+            return
+        self.hls_model.write()
+        top, lib = self.name, f"firmware/{self.name}-csim.so"
+        firmware_object(self.directory, top)
+        gxx(self.directory, ["-c", f"{top}_bridge.cpp", "-o", f"{top}_bridge.o"], "the C simulation bridge")
+        gxx(self.directory, ["-shared", f"firmware/{top}.o", f"{top}_bridge.o", "-o", lib], "the C simulation library")
+        (self.directory / f"{top}_bridge.o").unlink()
+        self.hls_model._top_function_lib = ctypes.cdll.LoadLibrary(str(self.directory / lib))
+        self._compiled = True
 
     def predict(self, x: np.ndarray) -> np.ndarray:
         """The compiled C simulation's outputs (events x outputs)."""
@@ -185,9 +204,15 @@ class FirmwareProject:
         return np.asarray(self.hls_model.predict(np.ascontiguousarray(x)), np.float64).reshape(len(x), -1)
 
     def trace(self, x: np.ndarray) -> dict[str, np.ndarray]:
-        """Every layer's csim output, in firmware order."""
+        """Every layer's csim output, in firmware order. The library has its trace hooks already, so hls4ml's
+        rewrite and rebuild before tracing is skipped."""
         self.compile()
-        return self.hls_model.trace(np.ascontiguousarray(x))[1]
+        self.hls_model.compile = lambda: None
+        try:
+            with contextlib.redirect_stdout(io.StringIO()):  # hls4ml announces the rebuild it no longer does
+                return self.hls_model.trace(np.ascontiguousarray(x))[1]
+        finally:
+            del self.hls_model.compile
 
     @cached_property
     def graph(self) -> Graph:

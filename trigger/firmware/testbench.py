@@ -117,6 +117,9 @@ int main(int argc, char **argv) {{
 """
 
 
+GXX_FLAGS = ["-O3", "-fPIC", "-std=c++17", "-fno-gnu-unique", "-I.", "-Ifirmware", "-Ifirmware/ap_types"]
+
+
 def require_gxx() -> str:
     return require("g++", install="apt-get install g++; it compiles the HLS C simulation")[0]
 
@@ -137,17 +140,32 @@ def write(project: Path, interface: dict) -> Path:
     return path
 
 
-def build(project: Path, top: str) -> Path:
-    """The testbench binary, built with g++ against the project's HLS headers (the README's command)."""
+def gxx(project: Path, args: list[str], what: str) -> None:
+    """g++ in the project directory; a failure is a one-line error naming the project and the first compiler error."""
     require_gxx()
-    project = Path(project)
-    binary = project / f"{top}_tb"
-    proc = subprocess.run(["g++", "-O2", "-std=c++14", "-I.", "-Ifirmware", "-Ifirmware/ap_types", f"{top}_test.cpp",
-                           f"firmware/{top}.cpp", "-o", binary.name], cwd=project, capture_output=True, text=True)
+    proc = subprocess.run(["g++", *GXX_FLAGS, *args], cwd=project, capture_output=True, text=True)
     if proc.returncode != 0:
         error = next((line for line in proc.stderr.splitlines() if "error" in line), proc.stderr.strip()[-200:])
-        raise TriggerError(f"{project}: the HLS testbench does not compile with g++ ({error}); regenerate the project "
-                           f"(`trigger synth`)")
+        raise TriggerError(f"{project}: {what} does not compile with g++ ({error}); regenerate the project (`trigger synth`)")
+
+
+def firmware_object(project: Path, top: str) -> Path:
+    """firmware/<top>.o: the network compiled once (position-independent), then linked into the csim library, the
+    strict testbench and the emulator library. Rebuilt when a firmware source is newer."""
+    project = Path(project)
+    obj = project / "firmware" / f"{top}.o"
+    sources = [p for pattern in ("firmware/*.cpp", "firmware/*.h", "firmware/weights/*") for p in project.glob(pattern)]
+    if not obj.is_file() or max(p.stat().st_mtime for p in sources) > obj.stat().st_mtime:
+        gxx(project, ["-c", f"firmware/{top}.cpp", "-o", f"firmware/{top}.o"], "the firmware")
+    return obj
+
+
+def build(project: Path, top: str) -> Path:
+    """The testbench binary: its source linked with the firmware object (the README gives the one-line g++ build)."""
+    project = Path(project)
+    binary = project / f"{top}_tb"
+    gxx(project, [f"{top}_test.cpp", str(firmware_object(project, top).relative_to(project)), "-o", binary.name],
+        "the HLS testbench")
     return binary
 
 

@@ -53,14 +53,16 @@ def compare(keras_out: np.ndarray, csim_out: np.ndarray, output_type: FixedType)
     return Agreement(len(per_event), int(len(per_event) - len(bad)), int(per_event.max(initial=0))), bad
 
 
-def first_divergence(keras_layers: dict[str, np.ndarray], hls_trace: dict[str, np.ndarray], hls_types: dict[str, FixedType]) -> tuple[str | None, int | None]:
-    """Walk the layers in firmware order; return the first whose outputs differ, with its LSB difference."""
+def first_divergence(keras_layers: dict[str, np.ndarray], hls_trace: dict[str, np.ndarray], hls_types: dict[str, FixedType],
+                     tolerance=None) -> tuple[str | None, int | None]:
+    """Walk the layers in firmware order; return the first whose outputs differ, with its LSB difference.
+    `tolerance(reference)` (a float model): the first whose |difference| exceeds what it allows instead."""
     for name, traced in hls_trace.items():
         if name not in keras_layers:
             continue
-        ref = keras_layers[name].reshape(len(traced), -1)
-        diff = lsb_diff(ref, traced.reshape(len(traced), -1), hls_types[name].lsb)
-        if diff.max(initial=0) > 0:
+        ref, got = keras_layers[name].reshape(len(traced), -1), traced.reshape(len(traced), -1)
+        diff = lsb_diff(ref, got, hls_types[name].lsb)
+        if diff.max(initial=0) > 0 and (tolerance is None or np.any(np.abs(got - ref) > tolerance(ref))):
             return name, int(diff.max())
     return None, None
 

@@ -43,23 +43,26 @@ class Reference:
     inputs_true: np.ndarray  # the same before rounding into the input type (for the overflow audit)
     outputs: np.ndarray  # the quantized (or, for a float user model, the float) Keras outputs
     layers: dict[str, np.ndarray]  # every Keras layer's output, by the names hls4ml keeps
+    clipping: set[str]  # the layers that clip in Keras as in the firmware (QKeras activations)
 
     @classmethod
     def of(cls, model: keras.Model, x: np.ndarray, inputs_true: np.ndarray, probe: keras.Model | None = None) -> "Reference":
         """`probe`: a twin of `model` whose layers match hls4ml's one for one (default: the model itself)."""
         layers = keras_layer_outputs(probe or model, x)
         outputs = layers[model.layers[-1].name] if probe is None else predict(model, x)
-        return cls(x, inputs_true, outputs.reshape(len(x), -1), layers)
+        clipping = {layer.name for layer in (probe or model).layers if type(layer).__name__ == "QActivation"}
+        return cls(x, inputs_true, outputs.reshape(len(x), -1), layers, clipping)
 
 
-def run(build, final: Path, reference: Reference, files, meanings, trace: bool = True) -> BackendResult:
+def run(build, final: Path, reference: Reference, files, meanings, trace: bool = True, exact_layer: str | None = None,
+        tolerance=None) -> BackendResult:
     """Write the project that `build(directory)` converts to `final` (atomically), check its csim, synthesise
     where a vendor tool exists, and record its interface. `files(project)` gives extra firmware sources;
-    `meanings(n_outputs)` the (input, output) port descriptions."""
+    `meanings(n_outputs)` the (input, output) port descriptions; `exact_layer`: see `check`."""
     t0 = time.time()
     with FirmwareProject.written(build, final) as project:
-        csim_out, agreement = check(project, reference, trace)
-        audit = overflow.audit(project.hls_model, reference.layers, reference.inputs_true)
+        csim_out, agreement = check(project, reference, trace, exact_layer, tolerance)
+        audit = overflow.audit(project.hls_model, reference.layers, reference.inputs_true, reference.clipping)
         project.write_files(files(project))
         ports = project.write_test_bench(reference.x, csim_out, *meanings(csim_out.shape[1]))
         estimate, fingerprint = project.estimate(), project.fingerprint
@@ -68,14 +71,26 @@ def run(build, final: Path, reference: Reference, files, meanings, trace: bool =
                          synthesis, project.directory, audit, ports, list(project.config["LayerName"]), time.time() - t0)
 
 
-def check(project: FirmwareProject, reference: Reference, trace: bool = True) -> tuple[np.ndarray, Agreement]:
+def check(project: FirmwareProject, reference: Reference, trace: bool = True, exact_layer: str | None = None,
+          tolerance=None) -> tuple[np.ndarray, Agreement]:
     """The csim outputs and their agreement with the reference in LSBs; on a difference, the first diverging
-    layer (`trace`; pointless against a float model, which differs everywhere)."""
+    layer (`trace`; pointless against a float model, which differs everywhere). `exact_layer`: the agreement is
+    that of this layer's csim trace on every event (a classifier checked up to its logits, the softmax after
+    it being a table approximation). `tolerance(reference)`: a float model's first diverging layer is the first
+    whose difference exceeds it."""
     csim_out = project.predict(reference.x)
-    agreement, bad = compare(reference.outputs, csim_out, project.output_type)
-    if len(bad) and trace:
-        traced = bad[:200]  # tracing recompiles and runs event by event: a sample of the failures suffices
-        layers = project.trace(reference.x[traced])
-        layer, lsb = first_divergence({k: v[traced] for k, v in reference.layers.items()}, layers, project.layer_types)
-        agreement.first_diverging_layer, agreement.layer_lsb_diff = layer or "output only", lsb
+    if exact_layer is None:
+        agreement, bad = compare(reference.outputs, csim_out, project.output_type)
+        if not (len(bad) and trace):
+            return csim_out, agreement
+        events = bad[:200]  # tracing recompiles and runs event by event: a sample of the failures suffices
+        layers = project.trace(reference.x[events])
+    else:
+        events, traced = np.arange(len(reference.x)), project.trace(reference.x)
+        layers = {k: traced[k] for k in list(traced)[: list(traced).index(exact_layer) + 1]}
+        agreement, bad = compare(reference.layers[exact_layer], layers[exact_layer], project.layer_types[exact_layer])
+        if not len(bad):
+            return csim_out, agreement
+    layer, lsb = first_divergence({k: v[events] for k, v in reference.layers.items()}, layers, project.layer_types, tolerance)
+    agreement.first_diverging_layer, agreement.layer_lsb_diff = layer or "output only", lsb
     return csim_out, agreement

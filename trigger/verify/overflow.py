@@ -16,17 +16,19 @@ import numpy as np
 from trigger.fixed import ROUNDINGS, FixedType, cast
 
 
-def audit(hls_model, keras_layers: dict[str, np.ndarray], inputs_true: np.ndarray) -> dict[str, dict]:
+def audit(hls_model, keras_layers: dict[str, np.ndarray], inputs_true: np.ndarray, clipping: set[str]) -> dict[str, dict]:
+    """Per layer: saturations on the sample, the type's range, the observed range; `clipping`: the Keras layers
+    (QKeras activations) that clip the way the firmware does."""
     report: dict[str, dict] = {}
     previous: np.ndarray = inputs_true
     for layer in hls_model.get_layers():
         precision = layer.get_output_variable().type.precision
         ftype = FixedType.of(precision)
-        relu = _is_relu(layer)
+        relu = _is_relu(layer) and layer.name in clipping  # a float ReLU does not clip: Keras is unbounded there
         if layer.class_name == "Input":
             true = inputs_true
         elif layer.name in keras_layers:
-            true = np.maximum(previous, 0.0) if relu else keras_layers[layer.name]
+            true = np.maximum(previous, 0.0) if _is_relu(layer) else keras_layers[layer.name]
         else:
             continue
         # the input is rounded to nearest by the preprocessing; layers round as their type says
