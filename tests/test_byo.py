@@ -308,3 +308,10 @@ def test_csv_and_dat_samples(workdir, suffix):
     ports = json.loads((workdir / "hls_projects" / f"s{suffix[1:]}" / "Vitis" / "interface.json").read_text())
     assert ports["test_events"] == 300
     assert ports["input"]["elements"][0]["meaning"] == ("f0" if suffix == ".csv" else "x0")
+
+
+@pytest.mark.slow
+def test_a_tf_keras_dot_keras_file_converts(workdir):
+    """`--help` says .keras files work: those written by tf_keras (Keras 2) do."""
+    _simple_model(workdir).save(workdir / "m.keras")
+    assert run_cli("convert", "--keras", "m.keras", "--input", "x.npy", "--name", "dotkeras") == 0
