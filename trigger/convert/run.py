@@ -112,11 +112,12 @@ def convert(user: UserModel, raw_x: np.ndarray, features: list[str], units: dict
                 [(f"output {j} of {options.name}", "as the model") for j in range(n)])
 
     final = projects_root() / options.name / firmware.backend
+    log(f"  converting with hls4ml, compiling the firmware once with g++ and running the csim on {len(x)} events ...")
     t0 = time.time()
     result = run(lambda d: FirmwareProject(user.model, firmware, d, head), final, reference, lambda project: {}, meanings,
                  trace=True, exact_layer=exact_layer if user.quantized else None,
                  tolerance=None if user.quantized else tolerance)
-    log(f"  converted, compiled and run in {time.time() - t0:.0f} s")
+    log(f"  converted, compiled and run in {time.time() - t0:.0f} s; writing the bundle (testbench and emulator checks) ...")
     close = closeness(reference.outputs, result.csim_out, tolerance, str(options.tolerance).strip())
     verification = _verdict(user, result, close, exact_layer)
     drops = ({"max_lsb_diff": float(result.agreement.max_lsb_diff)} if user.quantized else
