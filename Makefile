@@ -50,7 +50,8 @@ train: data
 check: setup
 	$(BIN)/trigger check $(MODELS)
 
-## export: firmware integration bundles (hls_projects/<model>/bundle/) of every model, after synth
+## export: integration bundles (hls_projects/<model>/bundle/) of every model, after synth: HLS testbench, CMSSW emulator
+## libraries (then all in one process) and the RTL core's Verilog testbench, each on every test event
 export: synth
 	$(BIN)/trigger export $(MODELS)
 

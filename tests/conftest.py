@@ -80,6 +80,19 @@ def trained_tiny(tmp_path_factory) -> Path:
     return root
 
 
+@pytest.fixture(scope="session")
+def trained_tiny_other(tmp_path_factory) -> Path:
+    """Another tiny model under the same name (so the same top function, layer and weight names), with other
+    weights: what must not get mixed up with the first when both are loaded into one process."""
+    from trigger.spec import load_spec
+    from trigger.train import train
+
+    root = tmp_path_factory.mktemp("trained_tiny_other")
+    model = make_project(root, tiny_spec(seed=8, model={"hidden": [6]}))
+    train(load_spec(model / "spec.yml"), progress=False)
+    return root
+
+
 @pytest.fixture
 def tiny_project(trained_tiny, tmp_path, monkeypatch) -> Path:
     """A private copy of the trained tiny project, as the working directory."""
@@ -112,10 +125,38 @@ def run_with_firmware_headers(project: Path, source: str, stdin: str, workdir: P
     return subprocess.run([str(binary)], input=stdin, capture_output=True, text=True, check=True).stdout
 
 
+CMS_HEADER = REPO / "tests" / "cms"  # the consumer's own copy of the CMS interface (not the bundle's)
+
+
+def cms_consumer(bundles: list[Path], build: Path) -> Path:
+    """The bundles' cms_consumer.cpp compiled as a CMSSW module would be: against tests/cms (its own copy of
+    hls4ml/emulator.h, with the loader out of line as upstream has it), never the bundle's header."""
+    from trigger.bundle import consumer
+
+    return consumer(bundles, build, CMS_HEADER, (CMS_HEADER / "hls4ml" / "emulator.cc",))
+
+
+def run_cms_consumer(binary: Path, *runs: tuple[Path, str, Path, Path]):
+    from trigger.bundle import run_consumer
+
+    return run_consumer(binary, list(runs))
+
+
 def run_cli(*args: str) -> int:
     from trigger.cli import main
 
     return main(list(args))
+
+
+def run_cli_in(root: Path, *args: str) -> None:
+    """A CLI verb that must succeed, run in `root` with its projects under root/hls_projects."""
+    mp = pytest.MonkeyPatch()
+    mp.chdir(root)
+    mp.setenv("TRIGGER_HLS_PROJECTS", str(root / "hls_projects"))
+    try:
+        assert run_cli(*args) == 0
+    finally:
+        mp.undo()
 
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")

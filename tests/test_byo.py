@@ -272,6 +272,14 @@ def test_an_unknown_layer_class_is_named_with_kerass_reason(workdir, capsys):
     assert "arch.json: not a Keras model JSON: Unknown layer: 'BinaryDense'" in err and "custom layer" in err, err
 
 
+def test_emulator_name_is_checked_before_anything_is_built(workdir, capsys):
+    _simple_model(workdir)
+    assert run_cli("convert", "--keras", "m.h5", "--input", "x.npy", "--emulator-name", "M") == 2
+    err = capsys.readouterr().err.strip()
+    assert "--emulator-name = 'M' must look like <Model>_v<N>" in err and "\n" not in err, err
+    assert not (workdir / "hls_projects").exists()
+
+
 def test_layer_kinds_are_checked_before_the_sample(workdir, capsys):
     keras = _keras()
     model = keras.Sequential([keras.Input((8, 1)), keras.layers.Conv1D(4, 3, name="conv"), keras.layers.Flatten(name="flat"),

@@ -52,8 +52,11 @@ def _exact(workdir, name: str) -> dict:
     assert report["reference"] == "quantized" and report["events"] == 1500
     assert report["csim"]["exact_fraction"] == 1.0 and report["csim"]["max_lsb_diff"] == 0
     bundle = workdir / "hls_projects" / name / "bundle"
-    assert "PASS: 1500/1500 events bit-exact (C++ interface and C ABI)" in (bundle / "README.md").read_text()
-    assert (bundle / "emulator" / f"{name}_emulator.so").is_file()
+    library = "".join(part.capitalize() for part in name.split("_")) + "_v1"
+    readme = (bundle / "README.md").read_text()
+    assert f"PASS: {library}: 1500/1500 events bit-exact through hls4mlEmulator::ModelLoader" in readme
+    assert f"RTL core testbench (Icarus): PASS: tb_{name}: 2500/2500 results bit-exact" in readme
+    assert (bundle / "emulator" / f"{library}.so").is_file()
     return report
 
 

@@ -11,7 +11,7 @@ import subprocess
 import numpy as np
 import pytest
 
-from conftest import REPO, run_cli
+from conftest import REPO, cms_consumer, run_cli_in, run_cms_consumer
 
 pytestmark = pytest.mark.slow  # re-runs every shipped model end to end
 
@@ -24,21 +24,10 @@ def shipped(request, tmp_path_factory):
     name = request.param
     root = tmp_path_factory.mktemp(name)
     shutil.copytree(REPO / "models" / name, root / "models" / name, ignore=shutil.ignore_patterns("metrics.json", "plots"))
-    _run_in(root, "synth", name)
+    run_cli_in(root, "synth", name)
     fresh = json.loads((root / "models" / name / "metrics.json").read_text())
     committed = json.loads((REPO / "models" / name / "metrics.json").read_text())
     return name, fresh, committed, root
-
-
-def _run_in(root, *args: str) -> None:
-    """A CLI verb that must succeed, run in `root` with its projects under root/hls_projects."""
-    mp = pytest.MonkeyPatch()
-    mp.chdir(root)
-    mp.setenv("TRIGGER_HLS_PROJECTS", str(root / "hls_projects"))
-    try:
-        assert run_cli(*args) == 0
-    finally:
-        mp.undo()
 
 
 def test_csim_bit_exact_on_every_event(shipped):
@@ -104,29 +93,46 @@ def test_regression_reports_every_component(shipped):
 def bundle(shipped):
     """`trigger export` of the freshly synthesised shipped model: hls_projects/<name>/bundle/."""
     name, _, _, root = shipped
-    _run_in(root, "export", name)
+    run_cli_in(root, "export", name, "--rtl-events", str(RTL_EVENTS))
     return name, root / "hls_projects" / name / "bundle"
 
 
-def test_emulator_library_matches_vectors_and_catches_one_flipped_bit(bundle, tmp_path):
-    """The standalone program dlopen()s the .so; one flipped expected bit must make it fail."""
+RTL_EVENTS = 200  # the RTL core's testbench in CI (Icarus: ms per clock); `make export` runs every event
+
+
+def test_rtl_core_in_the_bundle_passes_its_testbench_on_time(bundle):
+    """The bundle's RTL core, simulated through its L1 port map by its own Verilog testbench: bit-exact, and each
+    result exactly the committed twin's latency after its event."""
     name, path = bundle
-    emu = path / "emulator"
-    program = [str(emu / "emulator_test"), str(emu / f"{name}_emulator.so"), str(path / "vectors" / f"{name}_inputs.hex")]
-    expected = path / "vectors" / f"{name}_outputs.hex"
-    ok = subprocess.run(program + [str(expected)], capture_output=True, text=True)
+    latency = json.loads((REPO / "models" / name / "rtl.json").read_text())["figures"]["latency_cycles"]["value"]
+    readme = (path / "README.md").read_text()
+    verdict = f"RTL core testbench (Icarus): PASS: tb_{name}: {2 * RTL_EVENTS}/{2 * RTL_EVENTS} results bit-exact"
+    assert verdict in readme and f"each {latency} clocks after its in_valid" in readme
+    assert (path / "rtl" / "src" / f"{name}_rtl.v").is_file() and (path / "rtl" / f"tb_{name}.v").is_file()
+
+
+def test_emulator_loads_as_in_cmssw_and_catches_one_flipped_bit(bundle, tmp_path):
+    """A consumer compiled against its own copy of the CMS header loads <Model>_v1.so by bare name through
+    LD_LIBRARY_PATH and runs every event on ap_fixed arrays; one flipped expected bit must make it fail."""
+    name, path = bundle
+    library = "".join(part.capitalize() for part in name.split("_")) + "_v1"
+    assert (path / "emulator" / f"{library}.so").is_file()
+    consumer = cms_consumer([path], tmp_path / "consumer")
+    inputs, expected = path / "vectors" / f"{name}_inputs.hex", path / "vectors" / f"{name}_outputs.hex"
+    ok = run_cms_consumer(consumer, (path / "emulator", library, inputs, expected))
     assert ok.returncode == 0, ok.stdout + ok.stderr
-    assert ok.stdout.startswith("PASS: 6000/6000 events bit-exact")
+    assert ok.stdout.startswith(f"PASS: {library}: 6000/6000 events bit-exact")
+    assert "a wrong std::any type throws std::bad_any_cast" in ok.stdout
 
     lines = expected.read_text().splitlines()
     event, digit = 137, len(lines[137]) - 1  # the lowest bit of output 0
     lines[event] = lines[event][:digit] + format(int(lines[event][digit], 16) ^ 1, "x")
     flipped = tmp_path / "flipped.hex"
     flipped.write_text("\n".join(lines) + "\n")
-    bad = subprocess.run(program + [str(flipped)], capture_output=True, text=True)
+    bad = run_cms_consumer(consumer, (path / "emulator", library, inputs, flipped))
     assert bad.returncode == 1, bad.stdout + bad.stderr
-    assert f"MISMATCH event {event} output 0" in bad.stdout
-    assert "FAIL: 1/6000 events differ" in bad.stdout
+    assert f"MISMATCH {library} event {event} output 0" in bad.stdout
+    assert f"FAIL: {library}: 5999/6000 events bit-exact" in bad.stdout
 
 
 def test_hls_testbench_fails_on_a_corrupted_expected_output(bundle, tmp_path):
@@ -195,7 +201,7 @@ def test_rtl_flow_reproduces_the_committed_twin(shipped):
     name, _, _, root = shipped
     if name != "jet_compression":
         pytest.skip("one small model in CI; `make rtl` runs all")
-    _run_in(root, "rtl", name)
+    run_cli_in(root, "rtl", name)
     fresh = json.loads((root / "models" / name / "rtl.json").read_text())
     committed = json.loads((REPO / "models" / name / "rtl.json").read_text())
     for key in ("graph_sha256", "emulator", "simulation", "synthesis", "timing", "figures"):

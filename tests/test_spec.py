@@ -55,6 +55,14 @@ def test_bad_precision_is_named():
         spec_from_dict(tiny_spec(input={"precision": "float"}))
 
 
+def test_emulator_name_default_and_form():
+    assert spec_from_dict(tiny_spec(name="jet_tagger")).emulator_name == "JetTagger_v1"
+    assert spec_from_dict(tiny_spec(firmware={"emulator_name": "L1TJetTagger_v3"})).emulator_name == "L1TJetTagger_v3"
+    for bad in ("JetTagger", "JetTagger_v", "2Jet_v1", "jet-tagger_v1"):
+        with pytest.raises(TriggerError, match=r"'firmware\.emulator_name' = .* must look like <Model>_v<N>"):
+            spec_from_dict(tiny_spec(firmware={"emulator_name": bad}))
+
+
 def test_unknown_key_cli_exit_and_one_line(tmp_path, capsys):
     spec = tiny_spec()
     spec["firmware"]["clock_mhz"] = 200

@@ -100,16 +100,32 @@ def cmd_export(args) -> int:
     """firmware integration bundle -> hls_projects/<model>/bundle/
 
     Bundle a synthesised model for firmware integration: HLS project with a strict testbench, vendor
-    scripts, HDL wrapper, test vectors, emulator library, README."""
-    from trigger.bundle import export
-    from trigger.firmware import project_dir, projects_root
+    scripts, HDL wrapper, test vectors, emulator library (CMSSW's loader), RTL core with its Verilog testbench, README."""
+    from trigger.bundle import check_together, export
+    from trigger.firmware import FirmwareProject, project_dir, projects_root
+    from trigger.spec import check_emulator_name
+    from trigger.trained import Trained
 
+    if args.emulator_name and len(args.models) > 1:
+        raise TriggerError("--emulator-name names one library; export one model with it")
+    if args.rtl_events is not None and args.rtl_events < 1:
+        raise TriggerError(f"--rtl-events {args.rtl_events}: give a number of events >= 1, or leave it out for all")
+    bundles = {}
     for spec in map(resolve_spec, args.models):
         backend = args.backend or spec.firmware.backends[0]
+        name = check_emulator_name(args.emulator_name, "--emulator-name") if args.emulator_name else spec.emulator_name
         print(f"== {spec.name} ({backend})")
+        options = ((f" --backend {backend}" if args.backend else "") + (f" --emulator-name {name}" if args.emulator_name else "")
+                   + (f" --rtl-events {args.rtl_events}" if args.rtl_events else ""))
         bundle = export(project_dir(spec, backend), projects_root() / spec.name / "bundle",
-                        f"trigger synth {spec.name} && trigger export {spec.name}" + (f" --backend {backend}" if args.backend else ""))
+                        f"trigger synth {spec.name} && trigger export {spec.name}{options}", name,
+                        lambda: FirmwareProject.graph_of(Trained.load(spec), backend), rtl_events=args.rtl_events)
         print(f"{spec.name}: bundle in {bundle}")
+        bundles[name] = bundle
+    if len(bundles) > 1:
+        print(f"== the {len(bundles)} emulator libraries in one process (one CMS-style consumer, events interleaved)")
+        for line in check_together(bundles):
+            print(f"  {line}")
     return 0
 
 
@@ -215,7 +231,7 @@ def cmd_convert(args) -> int:
     hls_config = load_hls_config(args.hls_config, config_layer_names(user.model))
     x, features, units = load_sample(int(user.model.inputs[0].shape[-1]), args.input, args.root, args.mapping)
     given = {key: getattr(args, key) for key in ("backend", "part", "clock_ns", "input_precision", "saturation", "tolerance",
-                                                 "events", "strip_softmax")}
+                                                 "events", "strip_softmax", "emulator_name")}
     options = ConvertOptions(name=name, **{key: value for key, value in given.items() if value is not None})
     out = Path(args.out or Path("converted") / name)
     report = convert(user, x, features, units, options, hls_config, args.budget, out, "trigger " + " ".join(args.command_line))
@@ -261,7 +277,12 @@ def _parser() -> argparse.ArgumentParser:
     _verb(sub, cmd_train)
     _verb(sub, cmd_synth).add_argument("--backend", action="append", choices=BACKENDS, help="only this backend (repeatable)")
     _convert_parser(_verb(sub, cmd_convert, models=None))
-    _verb(sub, cmd_export).add_argument("--backend", choices=BACKENDS, help="the project to bundle (default: the spec's first backend)")
+    p = _verb(sub, cmd_export)
+    p.add_argument("--backend", choices=BACKENDS, help="the project to bundle (default: the spec's first backend)")
+    p.add_argument("--emulator-name", help="the emulator library's <Model>_v<N>, the name CMSSW loads it by (default: the "
+                                           "spec's firmware.emulator_name, else from the model name: jet_tagger -> JetTagger_v1)")
+    p.add_argument("--rtl-events", type=int, help="run the RTL core's testbench on the first N test events only (default: "
+                                                  "all; Icarus takes milliseconds per clock on a big core)")
     p = _verb(sub, cmd_rtl)
     p.add_argument("--backend", choices=BACKENDS, help="the csim to compare with (default: the spec's first backend)")
     p.add_argument("--events", type=int, help="only the first N test events (default: all)")
@@ -301,6 +322,8 @@ def _convert_parser(p) -> None:
                    "a QKeras model is then checked bit for bit throughout")
     p.add_argument("--events", type=int, help="events of the sample to run (default 6000)")
     p.add_argument("--out", help="where metrics.json goes (default converted/<name>)")
+    p.add_argument("--emulator-name", help="the emulator library's <Model>_v<N>, the name CMSSW loads it by "
+                                           "(default: from --name, e.g. jet_tagger -> JetTagger_v1)")
 
 
 def main(argv: list[str] | None = None) -> int:

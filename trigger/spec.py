@@ -5,6 +5,7 @@ missing key is an error that names the key path and the file.
 """
 
 import dataclasses
+import re
 import types
 import typing
 from dataclasses import dataclass, field
@@ -108,6 +109,7 @@ class FirmwareSpec:
     reuse_factor: int = 1
     default_precision: str = "ap_fixed<16,6>"
     layers: dict[str, dict[str, Any]] = field(default_factory=dict)  # hls4ml per-layer overrides
+    emulator_name: str | None = None  # the emulator library's <Model>_v<N> (CMSSW loads it by that name)
 
 
 @dataclass
@@ -196,6 +198,10 @@ class Spec:
     @property
     def model_dir(self) -> Path:
         return self.path.parent if self.path else Path("models") / self.name
+
+    @property
+    def emulator_name(self) -> str:
+        return self.firmware.emulator_name or default_emulator_name(self.name)
 
     def to_dict(self) -> dict:
         out = dataclasses.asdict(self)
@@ -371,6 +377,24 @@ def _check_semantics(spec: Spec, source: str) -> None:
         raise TriggerError(f"{source}: 'firmware.reuse_factor' must be >= 1")
     if not spec.firmware.backends:
         raise TriggerError(f"{source}: 'firmware.backends' is empty; use Vitis and/or Vivado")
+    if spec.firmware.emulator_name is not None:
+        check_emulator_name(spec.firmware.emulator_name, f"{source}: 'firmware.emulator_name'")
+
+
+EMULATOR_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*_v[0-9]+")
+
+
+def default_emulator_name(model: str) -> str:
+    """CMS's convention for emulator libraries, from a model name: jet_tagger -> JetTagger_v1."""
+    return "".join(part[:1].upper() + part[1:] for part in re.split(r"[^A-Za-z0-9]+", model) if part) + "_v1"
+
+
+def check_emulator_name(name: str, where: str) -> str:
+    """The library is <name>.so and the model's C++ namespace is <name>: an identifier ending in _v<N>."""
+    if not EMULATOR_NAME.fullmatch(str(name)):
+        raise TriggerError(f"{where} = {name!r} must look like <Model>_v<N>, e.g. JetTagger_v1 (letters, digits, "
+                           "underscores): CMSSW loads the library <Model>_v<N>.so by that name")
+    return name
 
 
 def check_units(units: dict, features: dict, where: str) -> None:

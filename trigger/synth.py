@@ -4,7 +4,7 @@ its report: models/<name>/metrics.json and plots/ (the task's, and csim against 
 import hashlib
 from importlib import metadata
 
-from trigger.figures import load_rtl
+from trigger.figures import best, load_rtl, rtl
 from trigger.firmware import FirmwareProject, Settings, interface, project_dir, require_gxx
 from trigger.report import load_budget
 from trigger.report import metrics as report_file
@@ -49,10 +49,12 @@ def synth(spec: Spec, backends: list[str] | None = None, log=print) -> dict:
     provenance = {"spec_sha256": hashlib.sha256(spec.path.read_bytes()).hexdigest() if spec.path else None,
                   "versions": {p: metadata.version(p) for p in VERSIONED},
                   "estimate_method": "trigger.figures docstring (analytic; not a synthesis result)"}
-    report = report_file.assemble(spec.name, spec.task, len(sample.y), metrics, results[0].overflow, entries, limits,
-                                  load_rtl(spec.model_dir), provenance=provenance)
+    twin = load_rtl(spec.model_dir)
+    report = report_file.assemble(spec.name, spec.task, len(sample.y), metrics, results[0].overflow, entries, limits, twin,
+                                  provenance=provenance)
     for r in results:
-        interface.write(r.project, r.ports, report["backends"][r.backend]["figures"], describe(r.agreement, r.backend))
+        cores = {"hls": best(r.estimate, r.vivado), "rtl": rtl(twin, r.graph_sha256)}
+        interface.write(r.project, r.ports, cores, describe(r.agreement, r.backend))
 
     plot_dir = spec.model_dir / "plots"
     outputs = {"float": float_out, "quantized": reference.outputs, "csim": results[0].csim_out}

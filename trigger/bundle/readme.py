@@ -2,11 +2,13 @@
 
 from pathlib import Path
 
-SOURCES = {"vivado": "Vivado/Vitis HLS csynth report",
-           "rtl": "measured on the RTL twin (hls_projects/<model>/rtl: da4ml Verilog of the same arithmetic, bit-exact "
-                  "with this core): Icarus simulation for latency/II, yosys synth_xilinx for resources. Vivado's build "
-                  "of this HLS core is another implementation and will differ",
-           "estimate": "trigger's analytic estimate (trigger/figures.py), not a synthesis result"}
+from trigger.bundle.rtl_core import GAP_EVENTS
+
+SOURCES = {"vivado": "Vivado/Vitis HLS csynth report of the HLS core",
+           "rtl": "measured on the RTL core in rtl/ (da4ml Verilog of the same arithmetic, bit-exact with the HLS "
+                  "core): latency and II by Icarus simulation (its testbench, or `trigger rtl`), resources by yosys "
+                  "synth_xilinx (`trigger rtl`). They describe that core, not the HLS core",
+           "estimate": "trigger's analytic estimate of the HLS core (trigger/figures.py), not a synthesis result"}
 
 PORT_HEADER = "| port | element | C type | fixed-point type | bits | meaning | unit |"
 
@@ -21,11 +23,35 @@ def port_rows(port: dict) -> list[str]:
             f"{e['meaning'].replace('|', '/')} | {e['unit']} |" for e in port["elements"]]
 
 
-def source(ports: dict, regenerate: str, checks: dict[str, str]) -> str:
-    top, inp, out, figs = ports["top"], ports["input"], ports["output"], ports["figures"]
+def core_figures(ports: dict, latency: int | None) -> dict[str, dict]:
+    """The figures of each core: the HLS core's as interface.json has them; the RTL core's from `trigger rtl`, or
+    its latency and II as its testbench proved them (exactly `latency` clocks, a new event every clock)."""
+    rtl = dict(ports["figures"]["rtl"])
+    if latency is not None and "latency_cycles" not in rtl:
+        rtl.update({"latency_cycles": {"value": latency, "source": "rtl"},
+                    "latency_ns": {"value": round(latency * ports["clock_ns"], 3), "source": "rtl"},
+                    "ii_cycles": {"value": 1, "source": "rtl"}})
+    return {"hls": ports["figures"]["hls"], "rtl": rtl if latency is not None else {}}
+
+
+def figure_rows(cores: dict[str, dict], model: str) -> list[str]:
+    hls, rtl = cores["hls"], cores["rtl"]
+    missing = f"not measured: `trigger rtl {model}`" if rtl else "no RTL core"
+    rows = (("latency", lambda f: f"{_figure(f, 'latency_cycles', ' cycles')} = {_figure(f, 'latency_ns', ' ns')}"),
+            ("initiation interval", lambda f: _figure(f, "ii_cycles", " cycle(s)")),
+            ("LUT / FF", lambda f: f"{_figure(f, 'lut')} / {_figure(f, 'ff')}"),
+            ("DSP / BRAM_18K", lambda f: f"{_figure(f, 'dsp')} / {_figure(f, 'bram')}"))
+    quantity = {"latency": "latency_cycles", "initiation interval": "ii_cycles", "LUT / FF": "lut", "DSP / BRAM_18K": "dsp"}
+    return [f"| {name} | {show(hls)} | {show(rtl) if quantity[name] in rtl else missing} |" for name, show in rows]
+
+
+def source(ports: dict, regenerate: str, checks: dict[str, str], emulator_name: str, latency: int | None) -> str:
+    top, inp, out = ports["top"], ports["input"], ports["output"]
     clock = ports["clock_ns"]
+    cores = core_figures(ports, latency)
+    hls_figs = cores["hls"]
     signature = f"void {top}({inp['c_type']} {inp['name']}[{inp['count']}], {out['c_type']} {out['name']}[{out['count']}])"
-    used = sorted({f["source"] for f in figs.values()})
+    used = sorted({f["source"] for core in cores.values() for f in core.values()})
     lines = [
         f"# {top}: firmware integration bundle",
         "",
@@ -35,11 +61,14 @@ def source(ports: dict, regenerate: str, checks: dict[str, str]) -> str:
         "| | |", "|---|---|",
         f"| top function | `{signature}` (firmware/{top}.h) |",
         f"| part, clock | {ports['part']}, {clock:g} ns ({1000 / clock:.0f} MHz) |",
-        f"| latency | {_figure(figs, 'latency_cycles', ' cycles')} = {_figure(figs, 'latency_ns', ' ns')} |",
-        f"| initiation interval | {_figure(figs, 'ii_cycles', ' cycle(s)')} |",
-        f"| LUT / FF | {_figure(figs, 'lut')} / {_figure(figs, 'ff')} |",
-        f"| DSP / BRAM_18K | {_figure(figs, 'dsp')} / {_figure(figs, 'bram')} |",
         f"| verification | {ports.get('verification', 'n/a')} |",
+        "",
+        "Two cores compute the same bits behind the same ports: the HLS core (firmware/, wrapped by wrapper/) and",
+        "the RTL core (rtl/). Each figure below describes the core of its column.",
+        "",
+        "| | HLS core (firmware/, wrapper/) | RTL core (rtl/) |",
+        "|---|---|---|",
+        *figure_rows(cores, top),
         "",
         "Sources: " + "; ".join(f"`{s}` = {SOURCES[s]}" for s in used) + ".",
         "",
@@ -57,19 +86,25 @@ def source(ports: dict, regenerate: str, checks: dict[str, str]) -> str:
         *port_rows(inp),
         *port_rows(out),
         "",
-        f"## HDL wrapper: wrapper/{top}_l1_wrapper.v",
+        "## L1 port map (both cores)",
+        "",
+        f"`wrapper/{top}_l1_wrapper.v` (HLS core) and `rtl/src/{top}_rtl.v` (RTL core) have the same ports:",
         "",
         "| signal | direction | width | meaning |",
         "|---|---|---|---|",
-        "| clk | in | 1 | HLS clock (ap_clk) |",
-        "| rst | in | 1 | synchronous reset, active high (ap_rst) |",
-        f"| in_valid | in | 1 | in_data holds an event; one event every {_figure(figs, 'ii_cycles', ' cycle(s)')} |",
+        "| clk | in | 1 | the core clock (ap_clk of the HLS core) |",
+        "| rst | in | 1 | synchronous reset, active high |",
+        "| in_valid | in | 1 | in_data holds an event |",
         f"| in_data | in | {inp['count'] * inp['width']} | packed `{inp['name']}` (table above) |",
-        f"| out_valid | out | 1 | out_data holds a result, {_figure(figs, 'latency_cycles', ' cycles')} after its in_valid |",
+        "| out_valid | out | 1 | out_data holds a result, the core's latency after its in_valid |",
         f"| out_data | out | {out['count'] * out['width']} | packed `{out['name']}` (table above) |",
         "",
-        "The wrapper instantiates the HLS core with the Vivado/Vitis HLS default port names (ap_vld",
-        "interface, ap_start tied high). It has not been simulated here; the co-simulation below checks the core.",
+        "The HLS wrapper instantiates the HLS core with the Vivado/Vitis HLS default port names (ap_vld interface,",
+        f"ap_start tied high); latency {_figure(hls_figs, 'latency_cycles', ' cycles')}, one event every "
+        f"{_figure(hls_figs, 'ii_cycles', ' cycle(s)')}. **It has not been simulated here**: without Vivado/Vitis HLS",
+        "there is no RTL of the HLS core; C/RTL co-simulation (below) checks the core, and the wrapper's port names",
+        "should be checked against the exported IP. The same port map around the RTL core is simulated on every",
+        "export (rtl/tb_*.v: valid in, valid out, II 1, back to back and with gaps).",
         "",
         f"## Test vectors (expected outputs = the C simulation, {ports.get('agreement', 'bit-exact with the quantized model')})",
         "",
@@ -78,7 +113,7 @@ def source(ports: dict, regenerate: str, checks: dict[str, str]) -> str:
         f"- `vectors/{top}_inputs.hex`, `vectors/{top}_outputs.hex`: the same events as packed words (layout",
         "  above), most significant hex digit first, one event per line: ready for a link-level pattern file.",
         "",
-        "## Run the testbench",
+        "## HLS core: run the testbench",
         "",
         f"`{top}_test.cpp` runs tb_data through the top function and compares every output bit for bit: exit 0",
         "pass, 1 mismatch (first differences printed with their LSB distance), 2 unusable vectors.",
@@ -91,22 +126,8 @@ def source(ports: dict, regenerate: str, checks: dict[str, str]) -> str:
         "`run_export.sh` picks vitis-run, vitis_hls or vivado_hls from PATH (it only prints the plan when none is",
         "there). The same testbench runs in the co-simulation, so the RTL is checked against the vectors too.",
         "",
-        "## Emulator library",
-        "",
-        f"`emulator/{top}_emulator.so` is the HLS C++ compiled with g++ (weights built in, no files needed at",
-        "run time), behind a CMS hls4mlEmulator-style interface (`emulator/trigger_emulator.h`) and a C ABI:",
-        "",
-        "```cpp",
-        f'trigger_emulator::ModelLoader loader("./{top}_emulator.so");',
-        "auto model = loader.load_model();",
-        "model->prepare_input(inputs);   // const int64_t* raw LSB counts, const double*, or input_t*",
-        "model->predict();",
-        "model->read_result(outputs);    // int64_t* raw, double*, or result_t*",
-        "```",
-        "",
-        "`make -C emulator check` rebuilds the library and `emulator_test`, which dlopen()s it and runs the hex",
-        "vectors through the C++ interface and the C ABI (exit 1 on any bit difference).",
-        "",
+        *rtl_section(top, inp, out, latency, ports["clock_ns"]),
+        *emulator_section(top, inp, out, emulator_name),
         "## Checks run when this bundle was written",
         "",
         *[f"- {name}: {verdict}" for name, verdict in checks.items()],
@@ -115,7 +136,84 @@ def source(ports: dict, regenerate: str, checks: dict[str, str]) -> str:
     return "\n".join(lines)
 
 
-def write(directory: Path, ports: dict, regenerate: str, checks: dict[str, str]) -> Path:
+def rtl_section(top: str, inp: dict, out: dict, latency: int | None, clock: float) -> list[str]:
+    if latency is None:
+        return ["## RTL core", "", "None: the fixed-point graph that the RTL core is built from cannot represent this",
+                "project's layers (see the checks below).", ""]
+    return [
+        "## RTL core: rtl/",
+        "",
+        "The RTL twin of the HLS core: the same fixed-point graph as da4ml Verilog (no HLS tool needed), bit-exact",
+        f"with the C simulation. Top module `{top}_rtl` in `rtl/src/{top}_rtl.v`, with the L1 port map above; a new",
+        f"event on every clock, its result exactly {latency} clocks ({latency * clock:g} ns at {clock:g} ns) after the edge",
+        "that takes it; rst clears the valid chain (results in flight are dropped).",
+        "",
+        "- `rtl/src/`: the Verilog (`*.v`, `static/*.v`), da4ml's lookup tables (`memfiles/`, read with `$readmemh`",
+        f"  by bare name: add them to the project, or run the simulator from there), and `{top}.xdc` (the clock).",
+        f"- `rtl/tb_{top}.v`: a self-checking testbench on `vectors/`: after a reset, all the events back to back, then",
+        f"  the first {GAP_EVENTS} again with random gaps (random in_data while in_valid is low); every result bit for",
+        "  bit and exactly on time, out_valid low in every other cycle. Ends with `PASS` (exit 0) or `FAIL` (`$fatal`,",
+        "  non-zero exit). `+events=N` runs the first N events only, `+inputs=<hex> +outputs=<hex>` other vectors;",
+        "  define `DUT` to test another module with these ports.",
+        f"- `rtl/run_testbench.sh`: compiles and runs it with Icarus Verilog (iverilog 11+).",
+        "",
+        "```sh",
+        "rtl/run_testbench.sh",
+        "```",
+        "",
+    ]
+
+
+def emulator_section(top: str, inp: dict, out: dict, name: str) -> list[str]:
+    return [
+        f"## Emulator library for CMSSW: emulator/{name}.so",
+        "",
+        f"`{name}.so` is the HLS C++ of this core compiled with g++ (weights built in, no files at run time), as a",
+        "model of CMS's `hls4mlEmulator` interface (cms-hls4ml/hls4mlEmulatorExtras; the class layout of v1.1.4):",
+        f"`{name}::Emulator` derives from `hls4mlEmulator::Model`, and the library exports `create_model` and",
+        "`destroy_model`. A CMSSW module uses it as it uses any hls4ml emulator model:",
+        "",
+        "```cpp",
+        '#include "hls4ml/emulator.h"',
+        '#include "ap_fixed.h"',
+        "",
+        f'hls4mlEmulator::ModelLoader loader("{name}");  // the bare name; opens nothing yet',
+        f"std::shared_ptr<hls4mlEmulator::Model> model = loader.load_model();  // dlopen(\"{name}.so\", RTLD_LAZY | RTLD_LOCAL)",
+        "",
+        f"{inp['type']} in[{inp['count']}];   // `{inp['name']}`: element meanings in the port table",
+        f"{out['type']} out[{out['count']}];",
+        "// ... fill in[] ...",
+        f"model->prepare_input(in);  // std::any holding {inp['type']}*",
+        "model->predict();",
+        f"model->read_result(out);   // std::any holding {out['type']}*",
+        "```",
+        "",
+        f"The loader finds `{name}.so` through `LD_LIBRARY_PATH` (in CMSSW: the external's lib directory). Its default",
+        "constructor opens nothing: `load_model()` does, `reset(name)` closes the library and names another,",
+        "`model_name()` says which; a model must not outlive its loader. A `std::any` of another type throws",
+        "`std::bad_any_cast`. Besides the CMS form, `prepare_input` takes `const int64_t*` (raw LSB counts) or",
+        "`const double*` (rounded to the input type, saturating), and `read_result` `int64_t*` or `double*`; a C ABI",
+        "(`trigger_emulator.h`: `trigger_predict`, `trigger_predict_raw`, widths) serves ctypes and other languages.",
+        "",
+        f"The model's code, weights and HLS globals are compiled inside `namespace {name}` and the library exports",
+        "only its factory and C ABI (`-fvisibility=hidden`), so any number of models load into one process.",
+        "",
+        "```sh",
+        "make -C emulator check                                        # build, then run the consumer below",
+        "make -C emulator HLS4ML_EMULATOR=<hls4mlEmulatorExtras>/include  # build against CMS's own header",
+        "```",
+        "",
+        "`emulator/cms_consumer.cpp` is written as a CMSSW module uses the interface: it loads the model by bare",
+        "name through `LD_LIBRARY_PATH` and runs the hex vectors through `prepare_input`/`predict`/`read_result` on",
+        f"`{inp['type']}`/`{out['type']}` arrays, bit for bit (exit 1 on any difference); it also checks that a wrong",
+        "`std::any` type throws `std::bad_any_cast`.",
+        "",
+    ]
+
+
+def write(directory: Path, ports: dict, regenerate: str, checks: dict[str, str], emulator_name: str,
+          latency: int | None) -> Path:
+    """`latency`: the RTL core's, as its testbench checks it (None: the bundle has no RTL core)."""
     path = Path(directory) / "README.md"
-    path.write_text(source(ports, regenerate, checks))
+    path.write_text(source(ports, regenerate, checks, emulator_name, latency))
     return path

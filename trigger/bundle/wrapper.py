@@ -6,10 +6,13 @@ ap_done, ap_idle, ap_ready), one packed input bus with its _ap_vld, and one bus 
 _ap_vld per output element. The wrapper hides that: in_data/in_valid in, out_data/
 out_valid out, element i of each bus at bits [W*i+W-1 : W*i] (the hex vectors' layout).
 Port names follow Vivado HLS / Vitis HLS defaults; check them against the exported IP's
-component.xml if the tool version differs.
+component.xml if the tool version differs. The ports are the L1 port map that the RTL core in
+rtl/ presents too (trigger.rtl.port_list), so either core can be wired in.
 """
 
 from pathlib import Path
+
+from trigger.rtl import port_list
 
 
 def source(ports: dict, latency: dict, ii: dict) -> str:
@@ -30,16 +33,13 @@ def source(ports: dict, latency: dict, ii: dict) -> str:
 //
 // Feed a new event every II cycles with in_valid high (L1 style: every bunch crossing). out_valid
 // rises with each result, `latency` cycles later. The core is an HLS pipeline without flush:
-// if in_valid drops, results already in flight wait for the next valid input. Verify the
-// timing in C/RTL co-simulation (vivado_scripts/export_ip.tcl runs it).
+// if in_valid drops, results already in flight wait for the next valid input.
+// NOT SIMULATED by trigger: without Vivado/Vitis HLS there is no RTL of this core. Verify it in
+// C/RTL co-simulation (vivado_scripts/export_ip.tcl runs it). The same port map around the RTL core
+// (../rtl/, {top}_rtl) is simulated by ../rtl/tb_{top}.v: valid in, valid out, II 1, back to back.
 `timescale 1ns / 1ps
 module {top}_l1_wrapper (
-    input  wire                 clk,        // the HLS clock (ap_clk)
-    input  wire                 rst,        // synchronous, active high (ap_rst)
-    input  wire                 in_valid,   // in_data holds an event
-    input  wire [{n_in - 1}:0]  in_data,    // packed inputs
-    output wire                 out_valid,  // out_data holds a result
-    output wire [{n_out - 1}:0]  out_data    // packed outputs
+{port_list(n_in, n_out)}
 );
     wire [{out['count'] - 1}:0] out_element_valid;
     assign out_valid = out_element_valid[0];  // all elements of a result are written together
@@ -59,7 +59,7 @@ endmodule
 
 def write(directory: Path, ports: dict) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
-    figures = ports["figures"]
+    figures = ports["figures"]["hls"]
     path = directory / f"{ports['top']}_l1_wrapper.v"
     path.write_text(source(ports, figures["latency_cycles"], figures["ii_cycles"]))
     return path

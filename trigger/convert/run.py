@@ -24,10 +24,11 @@ from trigger.convert.inputs import UserModel
 from trigger.convert.precisions import recommend, softmax_types, write_recommendations
 from trigger.data import Preprocessing
 from trigger.errors import TriggerError
+from trigger.figures import best
 from trigger.firmware import FirmwareProject, Settings, interface, projects_root, require_gxx
 from trigger.report import load_budget
 from trigger.report import metrics as report_file
-from trigger.spec import FirmwareSpec, InputSpec
+from trigger.spec import FirmwareSpec, InputSpec, check_emulator_name, default_emulator_name
 from trigger.verify import Reference, csim_scatter, describe, run
 
 LARGE_MODEL = 20_000  # weights: above this, g++ takes minutes per build of an io_parallel Latency project
@@ -51,6 +52,7 @@ class ConvertOptions:
     tolerance: str = "0.05"  # |csim - Keras| allowed: output units, or "<p>%" of each output's range on the sample
     events: int = 6000
     strip_softmax: bool = False
+    emulator_name: str | None = None  # <Model>_v<N> of the emulator library (default: from the name)
 
 
 def tolerance_of(text: str):
@@ -89,6 +91,7 @@ def convert(user: UserModel, raw_x: np.ndarray, features: list[str], units: dict
     require_gxx()
     if not options.name.isidentifier() or options.name in CPP_KEYWORDS:
         raise TriggerError(f"project name {options.name!r} is not a C++ identifier (it names the top function); give --name")
+    emulator_name = check_emulator_name(options.emulator_name or default_emulator_name(options.name), "--emulator-name")
     limits = load_budget(budget, ("max_lsb_diff",) if user.quantized else ("max_abs_diff", "outside_tolerance")) if budget else {}
     tolerance = tolerance_of(options.tolerance)
     firmware = Settings(options.name, hls_config.get("Backend", options.backend), hls_config.get("Part", options.part),
@@ -135,14 +138,14 @@ def convert(user: UserModel, raw_x: np.ndarray, features: list[str], units: dict
                                   layers={"skipped_at_inference": user.skipped, "softmax": user.softmax,
                                          "stripped_softmax": user.stripped},
                                   recommended_precisions=recommendations)
-    interface.write(result.project, {**result.ports, "agreement": verification["agreement"]}, entry["figures"],
-                    verification["line"])
+    interface.write(result.project, {**result.ports, "agreement": verification["agreement"]},
+                    {"hls": best(result.estimate, result.vivado), "rtl": {}}, verification["line"])
     out_dir = Path(out_dir)
     report_file.write(out_dir, report)
     csim_scatter(out_dir / "plots" / f"csim_vs_keras_{result.backend}.png", reference.outputs, result.csim_out,
                  result.output_type.lsb, result.backend, result.agreement.exact_fraction)
     write_recommendations(out_dir / "recommended_hls_config.yml", recommendations, result.config_layers, log)
-    export(final, projects_root() / options.name / "bundle", regenerate, log)
+    export(final, projects_root() / options.name / "bundle", regenerate, emulator_name, lambda: result.graph, log)
     return report
 
 

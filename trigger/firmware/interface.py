@@ -41,7 +41,8 @@ def describe(hls_model, input_meanings, output_meanings, events: int, project: s
             "test_events": int(events)}
 
 
-def write(directory: Path, ports: dict, figures: dict, verification: str) -> None:
+def write(directory: Path, ports: dict, figures: dict[str, dict], verification: str) -> None:
+    """`figures` per core: {"hls": the HLS core's (vivado or estimate), "rtl": the RTL twin's (rtl; {} if not built)}."""
     write_json(Path(directory) / FILE, {**ports, "figures": figures, "verification": verification})
 
 

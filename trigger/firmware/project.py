@@ -214,6 +214,13 @@ class FirmwareProject:
         finally:
             del self.hls_model.compile
 
+    @classmethod
+    def graph_of(cls, trained, backend: str) -> Graph | None:
+        """The fixed-point graph of a trained model's project, converted afresh where nothing is kept; None when the
+        graph cannot represent the project."""
+        with cls.scratch(lambda d: cls.of(trained, backend, d)) as project:
+            return project.graph if project.fingerprint else None
+
     @cached_property
     def graph(self) -> Graph:
         """The fixed-point graph (emulator and RTL twin); a layer it cannot reproduce is a one-line error."""
@@ -244,6 +251,7 @@ class FirmwareProject:
         for name, values in (("tb_input_features.dat", x), ("tb_output_predictions.dat", csim)):
             np.savetxt(tb / name, np.asarray(values, np.float64).reshape(len(values), -1), fmt="%.17g")
         ports = interface.describe(self.hls_model, input_meanings, output_meanings, len(x), self.name)
+        ports["graph_sha256"] = self.fingerprint  # ties the bundle's RTL core to this project
         testbench.write(self.directory, ports)
         return ports
 

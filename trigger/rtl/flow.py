@@ -21,6 +21,7 @@ from trigger.figures import RTL_REPORT, adder_levels
 from trigger.firmware import FirmwareProject, Graph, project_dir, projects_root, read_test_vectors
 from trigger.fixed import cast
 from trigger.rtl import simulate, yosys
+from trigger.rtl.ports import Bus, write_twin_wrapper
 from trigger.rtl.twin import trace
 from trigger.trained import Trained
 from trigger.verify import compare, first_divergence
@@ -30,23 +31,24 @@ from trigger.verify import compare, first_divergence
 class Twin:
     graph: Graph
     depth: int  # register stages da4ml built
-    inputs: simulate.Bus
-    outputs: simulate.Bus
+    inputs: Bus  # the L1 port map's buses (the HLS core's port types)
+    outputs: Bus
     da4ml_lut: float  # da4ml's own cost model (an estimate)
     da4ml_ff: int
 
 
 def build(graph: Graph, rtl_dir: Path, part: str, clock_ns: float) -> Twin:
-    """Trace, pipeline and write the Verilog of `graph` into rtl_dir (src/, model/, metadata.json)."""
+    """Trace, pipeline and write the Verilog of `graph` into rtl_dir (src/, model/, metadata.json), behind the L1
+    port map (src/<name>_rtl.v)."""
     from da4ml.codegen import VerilogModel
     from da4ml.trace import to_pipeline
 
     levels = adder_levels(clock_ns)
     pipe = to_pipeline(trace(graph, levels), levels, verbose=False)
     VerilogModel(pipe, graph.name, rtl_dir, latency_cutoff=levels, part_name=part, clock_period=clock_ns).write()
-    twin = Twin(graph, len(pipe.solutions), simulate.Bus.of(pipe.inp_qint), simulate.Bus.of(pipe.out_qint),
-                float(pipe.cost), int(pipe.reg_bits))
-    simulate.write_top(rtl_dir, graph.name, twin.depth, twin.inputs, twin.outputs)
+    ports = Bus.of_type(graph.input.result, graph.input.size), Bus.of_type(graph.output.result, graph.output.size)
+    twin = Twin(graph, len(pipe.solutions), *ports, float(pipe.cost), int(pipe.reg_bits))
+    write_twin_wrapper(rtl_dir, graph.name, twin.depth, *ports, Bus.of(pipe.inp_qint), Bus.of(pipe.out_qint))
     return twin
 
 

@@ -14,72 +14,14 @@ from pathlib import Path
 
 import numpy as np
 
-from trigger import fixed
 from trigger.errors import TriggerError, require
+from trigger.rtl.ports import Bus
 
 SLACK_CYCLES = 32  # the testbench idles depth + this after the last event, and searches that far for the latency
 
 
-@dataclass(frozen=True)
-class Bus:
-    """A uniform bus of `n` elements, `width` bits each, LSB worth 2^-frac; element 0 in the low bits."""
-
-    n: int
-    width: int
-    frac: int
-    signed: tuple[bool, ...]
-
-    @classmethod
-    def of(cls, qints) -> "Bus":
-        """The layout da4ml's <name>_wrapper gives a list of element intervals."""
-        from da4ml.types import minimal_kif
-
-        kifs = [minimal_kif(q) for q in qints]
-        integer = max(i for _, i, _ in kifs) + max(k for k, _, _ in kifs)
-        frac = max(f for _, _, f in kifs)
-        return cls(len(kifs), integer + frac, frac, tuple(bool(k) for k, _, _ in kifs))
-
-    @property
-    def bits(self) -> int:
-        return self.n * self.width
-
-    def pack(self, values: np.ndarray) -> list[str]:
-        """One hex word per event (values already on the grid and in range)."""
-        return fixed.pack(np.rint(np.asarray(values, np.float64) * 2.0**self.frac).astype(np.int64), self.width)
-
-    def unpack(self, word: str) -> list[float | None]:
-        """Element values of one logged hex word; None where a bit is x or z."""
-        if any(c in "xXzZ" for c in word):
-            return [None] * self.n
-        return [raw * 2.0**-self.frac for raw in fixed.unpack(word, self.width, self.n, self.signed)]
-
-
 def require_iverilog() -> list[str]:
     return require("iverilog", "vvp", install="apt-get install iverilog, or run `make rtl`, which installs it")
-
-
-def write_top(rtl_dir: Path, name: str, depth: int, inputs: Bus, outputs: Bus) -> Path:
-    """<name>_rtl.v: the da4ml pipeline with in_valid/out_valid. The pipeline registers its input
-    and each of its `depth` stages, so out_valid is in_valid `depth` clocks later."""
-    path = rtl_dir / "src" / f"{name}_rtl.v"
-    path.write_text(f"""`timescale 1 ns / 1 ps
-// {name}_rtl: the da4ml pipeline ({depth} register stages, one event per clock) with valid flags.
-// in_data : {inputs.n} x {inputs.width} bits, element i in [{inputs.width}*i+{inputs.width - 1}:{inputs.width}*i], LSB = 2^-{inputs.frac}
-// out_data: {outputs.n} x {outputs.width} bits, element j in [{outputs.width}*j+{outputs.width - 1}:{outputs.width}*j], LSB = 2^-{outputs.frac}
-module {name}_rtl (
-    input clk,
-    input in_valid,
-    input [{inputs.bits - 1}:0] in_data,
-    output out_valid,
-    output [{outputs.bits - 1}:0] out_data
-);
-    reg [{depth}:0] valid = {depth + 1}'b0;
-    always @(posedge clk) valid <= {{valid[{depth - 1}:0], in_valid}};
-    assign out_valid = valid[{depth}];
-    {name}_wrapper core (.clk(clk), .model_inp(in_data), .model_out(out_data));
-endmodule
-""")
-    return path
 
 
 def _testbench(name: str, events: int, inputs: Bus, outputs: Bus, idle: int) -> str:
@@ -93,7 +35,7 @@ module tb;
     wire [{outputs.bits - 1}:0] out_data;
     reg [{inputs.bits - 1}:0] vectors [0:{events - 1}];
     integer cycle, log;
-    {name}_rtl dut (.clk(clk), .in_valid(in_valid), .in_data(in_data), .out_valid(out_valid), .out_data(out_data));
+    {name}_rtl dut (.clk(clk), .rst(1'b0), .in_valid(in_valid), .in_data(in_data), .out_valid(out_valid), .out_data(out_data));
     initial begin
         $readmemh("../../sim/inputs.hex", vectors);  // run from src/memfiles (see memfiles())
         log = $fopen("../../sim/outputs.log", "w");

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from trigger.firmware import FirmwareProject
+from trigger.firmware import FirmwareProject, Graph
 from trigger.fixed import FixedType
 from trigger.keras2 import keras
 from trigger.models import predict
@@ -27,6 +27,7 @@ class BackendResult:
     estimate: dict  # the analytic figures of this project
     vivado: dict  # figures from a csynth report ({} without Vivado/Vitis)
     graph_sha256: str | None  # of the fixed-point graph: ties an RTL twin to this project
+    graph: Graph | None  # the fixed-point graph (None: it cannot represent this project)
     synthesis: str
     project: Path
     overflow: dict = field(default_factory=dict)
@@ -66,9 +67,10 @@ def run(build, final: Path, reference: Reference, files, meanings, trace: bool =
         project.write_files(files(project))
         ports = project.write_test_bench(reference.x, csim_out, *meanings(csim_out.shape[1]))
         estimate, fingerprint = project.estimate(), project.fingerprint
+        graph = project.graph if fingerprint else None
     synthesis, vivado = project.synthesize()
     return BackendResult(project.settings.backend, agreement, project.output_type, csim_out, estimate, vivado, fingerprint,
-                         synthesis, project.directory, audit, ports, list(project.config["LayerName"]), time.time() - t0)
+                         graph, synthesis, project.directory, audit, ports, list(project.config["LayerName"]), time.time() - t0)
 
 
 def check(project: FirmwareProject, reference: Reference, trace: bool = True, exact_layer: str | None = None,
