@@ -216,6 +216,9 @@ def test_power_of_two_weights_end_in_a_verdict_not_a_traceback(workdir):
     assert "Traceback" not in proc.stdout and proc.returncode == 1
     last = proc.stdout.strip().splitlines()[-1]
     assert last.startswith("verdict: FAIL: Vitis: csim differs from quantized Keras") and "first diverging layer: h (" in last
+    readme = (workdir / "hls_projects" / "po2" / "bundle" / "README.md").read_text()  # no RTL core of other arithmetic
+    assert "RTL core testbench (Icarus): no RTL core: the fixed-point graph it would be built from differs from the csim" in readme
+    assert not (workdir / "hls_projects" / "po2" / "bundle" / "rtl").exists()
 
 
 def test_numpy_product_is_there_for_hls4ml():
@@ -300,6 +303,8 @@ def test_undefined_r2_is_reported_as_undefined(workdir):
     assert run_cli("convert", "--keras", "const.h5", "--input", "x.npy", "--name", "flat") == 0
     close = _report(workdir, "flat")["metrics"]["csim"]["vs_keras"]
     assert close["r2_vs_keras"] == [None, None] and "undefined" in close["r2_note"]
+    readme = (workdir / "hls_projects" / "flat" / "bundle" / "README.md").read_text()  # an output that uses no input bit
+    assert "RTL core testbench (Icarus): no RTL core: da4ml cannot build it: cannot re-pack in_data" in readme
 
 
 @pytest.mark.slow

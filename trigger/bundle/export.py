@@ -42,13 +42,9 @@ def export(project: Path, bundle: Path, regenerate: str, emulator_name: str, gra
         checks = {"HLS testbench (g++)": testbench.check(tmp, ports["top"]),
                   "emulator library (CMSSW-style consumer)": emulator.build_and_check(tmp / "emulator")}
         testbench.firmware_object(tmp, ports["top"]).unlink()  # the bundle ships sources
-        latency = None
-        if graph is None:
-            checks["RTL core testbench (Icarus)"] = "no RTL core: the fixed-point graph cannot represent this project's layers"
-        else:
-            log("  RTL core: da4ml Verilog, self-checking testbench (Icarus) ...")
-            latency = rtl_core.write(tmp / "rtl", graph, ports)
-            checks["RTL core testbench (Icarus)"] = rtl_core.check(tmp / "rtl", rtl_events)
+        log("  RTL core: da4ml Verilog, self-checking testbench (Icarus) ...")
+        latency, missing = rtl_core.write(tmp / "rtl", graph, tmp, ports)
+        checks["RTL core testbench (Icarus)"] = f"no RTL core: {missing}" if missing else rtl_core.check(tmp / "rtl", rtl_events)
         readme.write(tmp, ports, regenerate, checks, emulator_name, latency)
     for name, verdict in checks.items():
         log(f"  {name}: {verdict}")

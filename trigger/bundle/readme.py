@@ -138,8 +138,7 @@ def source(ports: dict, regenerate: str, checks: dict[str, str], emulator_name: 
 
 def rtl_section(top: str, inp: dict, out: dict, latency: int | None, clock: float) -> list[str]:
     if latency is None:
-        return ["## RTL core", "", "None: the fixed-point graph that the RTL core is built from cannot represent this",
-                "project's layers (see the checks below).", ""]
+        return ["## RTL core", "", "This bundle has none; the RTL core check below says why. The HLS core is unaffected.", ""]
     return [
         "## RTL core: rtl/",
         "",

@@ -16,9 +16,12 @@ import subprocess
 import tempfile
 from pathlib import Path
 
+from trigger.emulate import Emulator
 from trigger.errors import TriggerError
+from trigger.firmware import read_test_vectors
 from trigger.fixed import FixedType
 from trigger.rtl import Bus, build
+from trigger.verify import compare
 
 SCRIPT = "run_testbench.sh"
 REPORTED_MISMATCHES = 10  # printed in full by the testbench; the rest are counted
@@ -30,14 +33,27 @@ def port_bus(port: dict) -> Bus:
     return Bus.of_type(FixedType(port["width"], port["integer"], port["signed"]), port["count"])
 
 
-def write(directory: Path, graph, ports: dict) -> int:
-    """rtl/src (the twin's Verilog, <top>_rtl the top module), rtl/tb_<top>.v and rtl/run_testbench.sh; returns the
-    pipeline depth (the latency in clocks). The twin's ports must be exactly the HLS core's."""
+def write(directory: Path, graph, project: Path, ports: dict) -> tuple[int | None, str | None]:
+    """rtl/src (the twin's Verilog, <top>_rtl the top module), rtl/tb_<top>.v and rtl/run_testbench.sh, for the
+    project's `graph`: (the pipeline depth = the latency in clocks, None), or (None, why there is no RTL core). The
+    twin is built only from a graph whose emulation equals the project's csim on every test event, and its ports
+    must be exactly the HLS core's."""
     top = ports["top"]
+    if graph is None:
+        return None, "the fixed-point graph cannot represent this project's layers"
     if graph.name != top:
         raise TriggerError(f"RTL core: the graph is of '{graph.name}', the project's top function is '{top}'")
+    x, csim = read_test_vectors(project, top)
+    agreement, _ = compare(csim, Emulator(graph)(x), graph.output.result)
+    if agreement.exact_fraction != 1.0:
+        return None, (f"the fixed-point graph it would be built from differs from the csim on "
+                      f"{agreement.events - agreement.exact_events} of {agreement.events} test events (up to "
+                      f"{agreement.max_lsb_diff} LSB): it would not be this core")
     with tempfile.TemporaryDirectory() as scratch:
-        twin = build(graph, Path(scratch), ports["part"], ports["clock_ns"])
+        try:
+            twin = build(graph, Path(scratch), ports["part"], ports["clock_ns"])
+        except TriggerError as e:
+            return None, f"da4ml cannot build it: {e}"
         for kind, bus in (("input", twin.inputs), ("output", twin.outputs)):
             if bus != port_bus(ports[kind]):
                 raise TriggerError(f"RTL core of {top}: its {kind} bus {bus} differs from interface.json's "
@@ -48,7 +64,7 @@ def write(directory: Path, graph, ports: dict) -> int:
     script = directory / SCRIPT
     script.write_text(run_script(top))
     script.chmod(0o755)
-    return twin.depth
+    return twin.depth, None
 
 
 def check(directory: Path, events: int | None = None) -> str:
