@@ -43,9 +43,9 @@ def float_softmax():
 
 
 def qkeras_softmax():
+    keras = _keras()  # before QKeras, whatever ran first
     from qkeras import QActivation, QDense
 
-    keras = _keras()
     keras.utils.set_random_seed(2)
     x, y = _data()
     return _fit(keras.Sequential([keras.Input((8,)), QDense(16, kernel_quantizer=Q6, bias_quantizer=Q6, name="hidden"),
@@ -141,9 +141,9 @@ def test_failed_verification_exits_non_zero_and_the_verdict_comes_last(workdir):
 @pytest.mark.slow
 def test_recommendations_never_widen_what_clips_in_keras(workdir):
     """A quantized_relu that saturates clips in Keras too: widening it (the old advice) broke 0 LSB by 28k LSB."""
+    keras = _keras()  # before QKeras, whatever ran first
     from qkeras import QActivation, QDense
 
-    keras = _keras()
     keras.utils.set_random_seed(5)
     model = keras.Sequential([keras.Input((8,)), QDense(12, kernel_quantizer="quantized_bits(6,3,alpha=1)",
                                                          bias_quantizer=Q6, name="hidden"),
@@ -204,9 +204,9 @@ def test_batchnorm_and_sigmoid_models_follow_keras(workdir, kind):
 def test_power_of_two_weights_end_in_a_verdict_not_a_traceback(workdir):
     """hls4ml 1.3.0 called np.product (gone in numpy 2) for quantized_po2 weights. It now converts; hls4ml gives that
     Dense the model's default result type, so the firmware is not bit-exact, and the verdict says where, in LSBs."""
+    keras = _keras()  # before QKeras, whatever ran first
     from qkeras import QActivation, QDense
 
-    keras = _keras()
     keras.utils.set_random_seed(3)
     model = keras.Sequential([keras.Input((8,)), QDense(8, kernel_quantizer="quantized_po2(4)", bias_quantizer=Q6, name="h"),
                               QActivation("quantized_relu(8,3)", name="r"),
