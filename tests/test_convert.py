@@ -155,7 +155,7 @@ def test_unconvertible_layer_is_named(workdir, capsys):
     (["--json", "arch.json", "--input", "x.npy"], "give --keras MODEL.h5, or --json MODEL.json together with --weights"),
     (["--keras", "m.h5", "--input", "x7.npy"], "x7.npy: shape (20, 7), the model expects (events, 6)"),
     (["--keras", "m.h5", "--input", "nan.npy"], "input sample: 1 NaN/Inf values (feature 'x2')"),
-    (["--keras", "m.h5", "--input", "big.npy"], "values saturate ap_fixed<16,6> (worst feature 'x0', |x| up to 1000 with shift 0); "
+    (["--keras", "m.h5", "--input", "big.npy"], "20 of 20 values of feature 'x0' saturate ap_fixed<16,6> (|x| up to 1000 with shift 0; 120 saturating value(s) over all features); "
                                                "use --saturation clip or a wider --input-precision"),
     (["--keras", "m.h5"], "give an input sample"),
     (["--keras", "m.h5", "--input", "x.npy", "--hls-config", "bad.yml"], "bad.yml: unknown key 'Modle'"),

@@ -5,13 +5,19 @@ import pytest
 
 from trigger.data.preprocess import Preprocessing, fit_preprocessing
 from trigger.errors import TriggerError
-from trigger.spec import InputSpec
+from trigger.spec import spec_from_dict
+
+
+def spec(**inputs):
+    """A spec whose input block is `inputs` (the rest: the smallest valid compression spec)."""
+    return spec_from_dict({"name": "t", "task": "compression", "model": {"kind": "autoencoder"}, "input": inputs,
+                           "data": {"files": ["x.root"], "features": {"a": "a", "b": "b", "c": "c"}}})
 
 
 def test_fit_gives_power_of_two_shifts_and_exact_grid():
     rng = np.random.default_rng(1)
     x = np.stack([rng.normal(0, 300, 5000), rng.uniform(0, 0.02, 5000), rng.integers(10, 150, 5000)], axis=1)
-    pre = fit_preprocessing(x, ["mass", "small", "mult"], InputSpec(precision="ap_fixed<16,6>"))
+    pre = fit_preprocessing(x, ["mass", "small", "mult"], spec(precision="ap_fixed<16,6>"))
     assert all(isinstance(k, int) for k in pre.shifts)
     q = pre.apply(x)
     # every value sits on the 2^-10 grid and inside the type
@@ -23,13 +29,13 @@ def test_fit_gives_power_of_two_shifts_and_exact_grid():
 
 
 def test_spec_shift_is_honoured():
-    pre = fit_preprocessing(np.ones((10, 2)) * 3, ["a", "b"], InputSpec(shifts={"b": 4}))
+    pre = fit_preprocessing(np.ones((10, 2)) * 3, ["a", "b"], spec(shifts={"b": 4}))
     assert pre.shifts[1] == 4
 
 
 def test_saturation_is_an_error_naming_the_feature():
     pre = Preprocessing(["a", "b"], [0, 0], "ap_fixed<8,3>", "error")
-    with pytest.raises(TriggerError, match=r"saturate ap_fixed<8,3> \(worst feature 'b'"):
+    with pytest.raises(TriggerError, match=r"input: 2 of 2 values of feature 'b' saturate ap_fixed<8,3> \(\|x\| up to 9 with shift 0; 2 saturating value\(s\) over all features\); .*data\.missing\.b.*input\.saturation: clip"):
         pre.apply(np.array([[1.0, 5.0], [0.5, -9.0]]))
 
 

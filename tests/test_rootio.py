@@ -55,7 +55,7 @@ def test_missing_branch_names_branch_and_key(root_file):
 def test_nan_and_inf_rejected(tmp_path, value):
     path = tmp_path / "nan.root"
     write_tree(path, "t", {"a": np.array([1.0, value, 2.0])})
-    with pytest.raises(TriggerError, match=r"data\.features\.a: 1 NaN/Inf values \(first at entry 1\)"):
+    with pytest.raises(TriggerError, match=r"nan.root: data\.features\.a: 1 NaN/Inf values \(first at entry 1 of tree .t.\)"):
         read_columns([path], "t", {"a": "a"})
 
 

@@ -16,12 +16,22 @@ BACKENDS = ["Vitis", "Vivado"]
 
 
 def resolve_spec(arg: str):
+    """The spec, and its budget.yml validated with it (when there is one), before any work starts."""
+    from trigger.report import load_budget
     from trigger.spec import load_spec
+    from trigger.tasks import task_of
 
     path = Path(arg)
     if not path.exists() and not path.suffix and "/" not in arg:
         path = Path("models") / arg  # a bare model name
-    return load_spec(path)
+    spec = load_spec(path)
+    load_budget(spec.model_dir / "budget.yml", task_of(spec).drop_names)
+    return spec
+
+
+def resolve_specs(args) -> list:
+    """Every named spec (and budget) checked before the first model's work."""
+    return [resolve_spec(arg) for arg in args.models]
 
 
 def _trained(arg: str):
@@ -42,7 +52,7 @@ def cmd_data_spec(args) -> int:
     """the datasets named by model specs: generated (or found) in the cache"""
     from trigger.data import data_files
 
-    for spec in map(resolve_spec, args.models):
+    for spec in resolve_specs(args):
         files = data_files(spec, scheduler=args.scheduler)
         print(f"{spec.name}: {len(files)} ROOT file(s) ready under {files[0].parent if files else '-'}")
     return 0
@@ -71,8 +81,8 @@ def cmd_train(args) -> int:
     """quantization-aware training + pruning -> models/<name>/trained/"""
     from trigger.train import train
 
-    for spec in map(resolve_spec, args.models):
-        trained, summary = train(spec)
+    for spec in resolve_specs(args):
+        trained, summary = train(spec)  # logs the dataset summary first
         print(f"{spec.name}: {summary} -> {trained.directory}")
     return 0
 
@@ -83,7 +93,7 @@ def cmd_synth(args) -> int:
     from trigger.synth import synth
 
     reports = []
-    for spec in map(resolve_spec, args.models):
+    for spec in resolve_specs(args):
         print(f"== {spec.name}")
         reports.append(synth(spec, backends=args.backend or None))
     print()
@@ -111,7 +121,7 @@ def cmd_export(args) -> int:
     if args.rtl_events is not None and args.rtl_events < 1:
         raise TriggerError(f"--rtl-events {args.rtl_events}: give a number of events >= 1, or leave it out for all")
     bundles = {}
-    for spec in map(resolve_spec, args.models):
+    for spec in resolve_specs(args):
         backend = args.backend or spec.firmware.backends[0]
         name = check_emulator_name(args.emulator_name, "--emulator-name") if args.emulator_name else spec.emulator_name
         print(f"== {spec.name} ({backend})")
@@ -139,7 +149,7 @@ def cmd_rtl(args) -> int:
     from trigger.rtl import run
 
     reports, failed = [], []
-    for trained in map(_trained, args.models):
+    for trained in [_trained(m) for m in args.models]:
         spec = trained.spec
         print(f"== {spec.name}")
         twin = run(trained, backend=args.backend, events=args.events)
@@ -164,7 +174,7 @@ def cmd_rates(args) -> int:
     shipped trigger bit; writes background_rates.json."""
     from trigger.verify import background_rates
 
-    for trained in map(_trained, args.models):
+    for trained in [_trained(m) for m in args.models]:
         print(f"== {trained.spec.name}")
         report = background_rates.run(trained, [Path(f) for f in args.files] if args.files else None, args.csim_events)
         print(background_rates.describe(report))
@@ -180,19 +190,19 @@ def cmd_bench(args) -> int:
     from trigger.report import bench_table
     from trigger.verify import bench
 
-    rows = [bench(trained, args.events) for trained in map(_trained, args.models)]
+    rows = [bench(trained, args.events) for trained in [_trained(m) for m in args.models]]
     print()
     print(bench_table(rows))
     return 0 if all(r["exact"] for r in rows) else 1
 
 
 def cmd_check(args) -> int:
-    """budget gate: non-zero exit when a model is over budget"""
+    """budget gate: non-zero exit when a model is over budget (or its csim is not bit-exact)"""
     from trigger.report import budget, metrics
     from trigger.tasks import task_of
 
     status = 0
-    for spec in map(resolve_spec, args.models):
+    for spec in resolve_specs(args):
         report = metrics.load(spec.model_dir)
         limits = budget.load_budget(spec.model_dir / "budget.yml", task_of(spec).drop_names)
         for backend, b in report["backends"].items():
@@ -200,7 +210,8 @@ def cmd_check(args) -> int:
             if b["csim"]["exact_fraction"] < 1.0:
                 problems.append(f"csim not bit-exact ({b['csim']['max_lsb_diff']} LSB max)")
             status |= bool(problems)
-            print(f"{spec.name}/{backend}: " + ("OVER BUDGET: " + "; ".join(problems) if problems else "within budget"))
+            verdict = "within budget" if limits is not None else "no budget.yml (budget none)"
+            print(f"{spec.name}/{backend}: " + ("OVER BUDGET: " + "; ".join(problems) if problems else verdict))
     return status
 
 

@@ -65,6 +65,10 @@ class DataSpec:
     validation_fraction: float = 0.1
     max_events: int | None = None
     units: dict[str, str] = field(default_factory=dict)  # feature (or collection name) -> unit, for the port table
+    selection: str | None = None  # expression per event; only events where it is true are used (before anything else)
+    missing: dict[str, float] = field(default_factory=dict)  # feature, collection or <collection>.<field> -> sentinel
+    negative_weights: Literal["error", "allow"] = "error"  # anomaly.weight_branch values below 0
+    allow_duplicates: bool = False  # the same events in two of data.files (they could land in train and test)
 
 
 @dataclass
@@ -129,9 +133,9 @@ class TargetRate:
 class AnomalySpec:
     """Anomaly task: which events are background/signal, what the firmware score is, and the rate."""
 
-    process_branch: str
-    processes: list[str]  # names of the process_branch values 0, 1, ...
-    signals: list[str]  # the rest is background (trained on)
+    process_branch: str | None = None  # None: every event is background (a background-only file)
+    processes: list[str] = field(default_factory=list)  # names of the process_branch values 0, 1, ...
+    signals: list[str] = field(default_factory=list)  # the rest is background (trained on)
     weight_branch: str | None = None  # per-event weight (e.g. pb/event) for the background mixture
     score: Literal["reconstruction", "latent"] = "reconstruction"
     residual_bits: int = 8  # the residual is quantized to ap_fixed<bits, integer+1> (RND, SAT) before squaring
@@ -344,6 +348,7 @@ def _check_semantics(spec: Spec, source: str) -> None:
             if feature.sort_by is not None and feature.sort_by not in feature.fields:
                 raise TriggerError(f"{source}: 'data.features.{name}.sort_by' must be one of its fields {list(feature.fields)}")
     check_units(d.units, d.features, f"{source}: 'data.units")
+    check_units(d.missing, d.features, f"{source}: 'data.missing")
     if spec.task == "classification":
         if d.label is None:
             raise TriggerError(f"{source}: task 'classification' needs 'data.label' (branch + classes)")
@@ -353,6 +358,14 @@ def _check_semantics(spec: Spec, source: str) -> None:
         a = spec.anomaly
         if a is None:
             raise TriggerError(f"{source}: task 'anomaly' needs an 'anomaly' block (processes, signals, target)")
+        if a.process_branch is None:
+            if a.signals or len(a.processes) > 1:
+                raise TriggerError(f"{source}: 'anomaly.processes'/'anomaly.signals' need 'anomaly.process_branch' (the "
+                                   f"branch numbering each event's process); without it every event is background")
+            a.processes = a.processes or ["background"]
+        elif not a.processes:
+            raise TriggerError(f"{source}: 'anomaly.processes' is empty; name the values 0, 1, ... of "
+                               f"anomaly.process_branch '{a.process_branch}'")
         for name in a.signals:
             if name not in a.processes:
                 raise TriggerError(f"{source}: 'anomaly.signals' entry {name!r} is not one of anomaly.processes")

@@ -50,8 +50,11 @@ def synth(spec: Spec, backends: list[str] | None = None, log=print) -> dict:
                   "versions": {p: metadata.version(p) for p in VERSIONED},
                   "estimate_method": "trigger.figures docstring (analytic; not a synthesis result)"}
     twin = load_rtl(spec.model_dir)
+    pre = trained.preprocessing
+    inputs = {"precision": pre.precision, "saturation": pre.saturation, "clipped": pre.clipped(sample.x)}
+    data = {"data": trained.dataset} if trained.dataset is not None else {}
     report = report_file.assemble(spec.name, spec.task, len(sample.y), metrics, results[0].overflow, entries, limits, twin,
-                                  provenance=provenance)
+                                  input=inputs, **data, provenance=provenance)
     for r in results:
         cores = {"hls": best(r.estimate, r.vivado), "rtl": rtl(twin, r.graph_sha256)}
         interface.write(r.project, r.ports, cores, describe(r.agreement, r.backend))

@@ -19,7 +19,7 @@ from trigger.keras2 import keras, tf  # first: Keras 2 before tfmot and tqdm.ker
 import tensorflow_model_optimization as tfmot  # noqa: E402
 from tqdm.keras import TqdmCallback  # noqa: E402
 
-from trigger.data import data_files, fit_preprocessing, load_dataset, split  # noqa: E402
+from trigger.data import data_files, dataset_lines, fit_preprocessing, load_dataset, split  # noqa: E402
 from trigger.firmware import output_type  # noqa: E402
 from trigger.plots import figure, save  # noqa: E402
 from trigger.spec import Spec  # noqa: E402
@@ -32,14 +32,19 @@ def seed_everything(seed: int) -> None:
     tf.config.experimental.enable_op_determinism()
 
 
-def train(spec: Spec, progress: bool = True) -> tuple[Trained, str]:
-    """Train, set the operating point, save; returns the Trained model and one line for the CLI."""
+def train(spec: Spec, progress: bool = True, log=print) -> tuple[Trained, str]:
+    """Train, set the operating point, save; returns the Trained model and one line for the CLI. `log` gets the
+    dataset summary (yields per file, emptied sentinels, clipped inputs) before training starts."""
     task = task_of(spec)
     files = data_files(spec, progress=progress)
     data = load_dataset(spec, task, files)
     parts = split(data, spec, task)
-    # Shifts are a data-format decision (like choosing the input bits), so all events must fit.
-    pre = fit_preprocessing(data.x, data.features, spec.input)
+    # Shifts are a data-format decision (like choosing the input bits), made on all events.
+    pre = fit_preprocessing(data.x, data.features, spec)
+    if spec.input.saturation == "clip":  # under 'error', pre.apply below refuses them instead
+        data.report["clipped"] = {k: n for k, n in pre.clipped(data.x).items() if n}
+    for line in dataset_lines(data.report):
+        log(f"{spec.name}: {line}")
     x_train, x_val, x_test = (pre.apply(p.x, f"{spec.name} {n} set") for p, n in
                               ((parts.train, "training"), (parts.validation, "validation"), (parts.test, "test")))
     sample = task.test_sample(parts.test)
@@ -70,7 +75,7 @@ def train(spec: Spec, progress: bool = True) -> tuple[Trained, str]:
         summary += f"; threshold {point['threshold']['value']} at FPR {point['threshold']['fpr_achieved']:.2e}"
     summary += f" (sparsity {record['sparsity']['total']:.2f})"
     trained = Trained(spec, quantized, float_model, pre, sample, point.get("score_weights"),
-                      point.get("threshold"), record)
+                      point.get("threshold"), record, data.report)
     trained.save()
     _plot_history(spec.model_dir / "plots" / "training.png", float_history, q_history, task)
     return trained, summary

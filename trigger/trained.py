@@ -37,6 +37,7 @@ class Trained:
     score_weights: dict | None = None  # anomaly: per-input weights of the quantized and float scores
     threshold: dict | None = None  # anomaly: the trigger threshold
     record: dict | None = None  # training.json (history, sparsity, test-set figures); written, not read
+    dataset: dict | None = None  # dataset.json: yields per file, emptied sentinels, clipped inputs, weights
 
     @property
     def directory(self) -> Path:
@@ -57,13 +58,15 @@ class Trained:
         model, float_model = load_model(directory, "model"), load_model(directory, "float_model")
         pre = Preprocessing.load(directory / "preprocessing.json")
         features = feature_names(spec.data.features)
-        if pre.features != features:
-            raise TriggerError(f"{directory}: trained on features {pre.features}, spec lists {features}; retrain")
+        if changes := pre.changes(spec):
+            raise TriggerError(f"{directory}: the spec changed the firmware input since training ({'; '.join(changes)}); "
+                               f"retrain (`trigger train {spec.name}`)")
         weights = read_json(directory / "score_weights.json")
         if weights is not None and weights["features"] != features:
             raise TriggerError(f"{directory / 'score_weights.json'}: weights for inputs {weights['features'][:3]}..., "
                                f"the model has {features[:3]}...; retrain")
-        return cls(spec, model, float_model, pre, _load_sample(directory), weights, read_json(directory / "threshold.json"))
+        return cls(spec, model, float_model, pre, _load_sample(directory), weights, read_json(directory / "threshold.json"),
+                   dataset=read_json(directory / "dataset.json"))
 
     def save(self) -> Path:
         with atomic_dir(self.directory) as tmp:
@@ -77,6 +80,8 @@ class Trained:
             if self.threshold is not None:
                 write_json(tmp / "threshold.json", self.threshold, sort_keys=True)
             write_json(tmp / "training.json", self.record or {}, sort_keys=True)
+            if self.dataset is not None:
+                write_json(tmp / "dataset.json", self.dataset)
         return self.directory
 
 

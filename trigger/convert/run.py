@@ -92,7 +92,8 @@ def convert(user: UserModel, raw_x: np.ndarray, features: list[str], units: dict
     if not options.name.isidentifier() or options.name in CPP_KEYWORDS:
         raise TriggerError(f"project name {options.name!r} is not a C++ identifier (it names the top function); give --name")
     emulator_name = check_emulator_name(options.emulator_name or default_emulator_name(options.name), "--emulator-name")
-    limits = load_budget(budget, ("max_lsb_diff",) if user.quantized else ("max_abs_diff", "outside_tolerance")) if budget else {}
+    limits = load_budget(budget, ("max_lsb_diff",) if user.quantized else ("max_abs_diff", "outside_tolerance"),
+                         required=True) if budget else {}
     tolerance = tolerance_of(options.tolerance)
     firmware = Settings(options.name, hls_config.get("Backend", options.backend), hls_config.get("Part", options.part),
                         hls_config.get("ClockPeriod", options.clock_ns), options.input_precision, options.input_precision,

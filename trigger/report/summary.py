@@ -30,7 +30,7 @@ def rows(report: dict) -> list[list[str]]:
             headline["metric"], f"{headline['float']:.4f}", f"{headline['csim']:.4f}",
             _fig(figs, "latency_ns", " ns"), _fig(figs, "latency_cycles"), _fig(figs, "ii_cycles"),
             _fig(figs, "lut"), _fig(figs, "ff"), _fig(figs, "dsp"), _fig(figs, "bram"),
-            "PASS" if b["budget"]["pass"] else "FAIL",
+            {True: "PASS", False: "FAIL", None: "none"}[b["budget"]["pass"]],
         ])
     return out
 
@@ -73,10 +73,27 @@ def rtl_table(reports: list[dict]) -> str:
                  "path = pre-route timing estimate (yosys ltp), not a measurement")
 
 
+def input_lines(report: dict) -> list[str]:
+    """Inputs beyond the input type on the test sample (clipped under input.saturation: clip), and what the selection
+    kept: only for the models that have either."""
+    lines = []
+    clipped = {k: n for k, n in report.get("input", {}).get("clipped", {}).items() if n}
+    if clipped:
+        lines.append(f"{report['model']}: inputs clipped on the {report['events']} test events: "
+                     + ", ".join(f"{k} {n}" for k, n in clipped.items()))
+    data = report.get("data") or {}
+    if data.get("selection"):
+        e = data["events"]
+        lines.append(f"{report['model']}: data.selection {data['selection']!r}: {e['selected']} of {e['entries']} events pass")
+    return lines
+
+
 def table(reports: list[dict]) -> str:
     text = _grid(HEADER, [r for report in reports for r in rows(report)],
                  "sources: vivado = csynth report, rtl = RTL twin simulation/synthesis, est = analytic estimate "
-                 "(trigger/figures.py)")
+                 "(trigger/figures.py); budget none = no budget.yml")
+    if notes := [line for report in reports for line in input_lines(report)]:
+        text += "\n" + "\n".join(notes)
     return f"{text}\n\n{rtl_table(reports)}" if any(map(rtl_rows, reports)) else text
 
 

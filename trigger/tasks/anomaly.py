@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from trigger.data import Dataset, Split, read_column, read_labels
+from trigger.data import Dataset, Source, Split
 from trigger.errors import TriggerError
 from trigger.keras2 import keras
 from trigger.models import encoder, predict, quantizer
@@ -25,21 +25,25 @@ from trigger.tasks.score_weights import fit as fit_weights
 
 
 class Anomaly(Task):
+    """With signal processes the headline is the mean TPR at the threshold; a background-only spec (no
+    anomaly.signals) has no signal section, no metric drops, and its headline is the background FPR."""
+
     name = "anomaly"
-    metric = "mean TPR"
-    drop_names = ("tpr_rel", "auc")
 
     def __init__(self, spec):
         super().__init__(spec)
         self.a = spec.anomaly
+        self.metric = "mean TPR" if self.a.signals else "background FPR"
+        self.drop_names = ("tpr_rel", "auc") if self.a.signals else ()
 
     # ------------------------------------------------------------------ data
-    def labels(self, files: list[Path], events: int) -> dict:
-        a, tree = self.a, self.spec.data.tree
-        out = {"y": read_labels(files, tree, a.process_branch, len(a.processes), "anomaly.process_branch"),
-               "classes": list(a.processes)}
+    def labels(self, source: Source, events: int) -> dict:
+        a = self.a
+        y = (np.zeros(events, np.int64) if a.process_branch is None else
+             source.labels(a.process_branch, len(a.processes), "anomaly.process_branch"))
+        out = {"y": y, "classes": list(a.processes)}
         if a.weight_branch:
-            out["w"] = read_column(files, tree, a.weight_branch, "anomaly.weight_branch")
+            out["w"] = source.weights(a.weight_branch, "anomaly.weight_branch")
         return out
 
     def test_only(self, data: Dataset) -> np.ndarray:
@@ -53,7 +57,7 @@ class Anomaly(Task):
         """Half background, the rest shared equally by the signals."""
         n = self.spec.verify.events
         signals = [test.classes.index(s) for s in self.a.signals]
-        background = np.flatnonzero(~np.isin(test.y, signals))[: n // 2]
+        background = np.flatnonzero(~np.isin(test.y, signals))[: n // 2 if signals else n]
         per_signal = (n - len(background)) // max(len(signals), 1)
         chosen = [background] + [np.flatnonzero(test.y == s)[:per_signal] for s in signals]
         return test.take(np.concatenate(chosen))
@@ -122,18 +126,22 @@ class Anomaly(Task):
         (q_bkg, w_bkg, q_sig), (f_bkg, _, f_sig) = split["quantized"], split["float"]
         t_q, t_f = rates.threshold_for(q_bkg, w_bkg, fpr), rates.threshold_for(f_bkg, w_bkg, fpr)
         achieved, err = rates.fpr_at(q_bkg, w_bkg, t_q)
+        signed = test.w is not None and bool((w_bkg < 0).any())
         out["threshold"] = {
             "value": t_q, "raw": int(round(t_q / score_type.lsb)), "type": str(score_type), "decision": "score > threshold",
             "fpr_target": fpr, "fpr_achieved": achieved, "fpr_achieved_err": err, "background_events": int(len(q_bkg)),
             "background_effective_events": rates.effective_events(w_bkg),
             "float_threshold": t_f, "float_fpr_achieved": rates.fpr_at(f_bkg, w_bkg, t_f)[0],
+            "weights": "signed (data.negative_weights: allow)" if signed else "none" if test.w is None else "positive",
         }
         out["report"] = {
             "target": {"fpr": fpr, "rate_khz": self.a.target.rate_khz, "crossing_rate_mhz": self.a.target.crossing_rate_mhz},
-            "quantized": rates.signal_report(q_bkg, w_bkg, q_sig, t_q),
-            "float": rates.signal_report(f_bkg, w_bkg, f_sig, t_f),
+            "background": {"fpr": achieved, "fpr_err": err, "rate_khz": achieved * self.a.target.crossing_rate_mhz * 1e3},
             "sample": "full held-out test set (background + all signal events); quantized = the firmware score in Keras",
         }
+        if self.a.signals:
+            out["report"] |= {"quantized": rates.signal_report(q_bkg, w_bkg, q_sig, t_q),
+                              "float": rates.signal_report(f_bkg, w_bkg, f_sig, t_f)}
         return out
 
     # ------------------------------------------------------------------ firmware
@@ -192,22 +200,30 @@ inline bool {name}_trigger_bit(const {type_name} &score) {{ return score > {name
         bkg, w, sig = rates.split_scores(outputs, sample.y, sample.w, sample.classes, self.a.signals)
         t = self.threshold(trained, which)
         fpr, err = rates.fpr_at(bkg, w, t)
-        return {"threshold": t, "background_fpr": fpr, "background_fpr_err": err, "background_events": int(len(bkg)),
-                "signals": rates.signal_report(bkg, w, sig, t)}
+        out = {"threshold": t, "background_fpr": fpr, "background_fpr_err": err, "background_events": int(len(bkg)),
+               "background_rate_khz": fpr * self.a.target.crossing_rate_mhz * 1e3}
+        if self.a.signals:
+            out["signals"] = rates.signal_report(bkg, w, sig, t)
+        return out
 
     def drops(self, reference: dict, other: dict) -> dict:
-        """Worst relative TPR loss (positive = csim below float) and worst AUC loss over the signals."""
+        """Worst relative TPR loss (positive = csim below float) and worst AUC loss over the signals (none without)."""
+        if not self.a.signals:
+            return {}
         pairs = list(zip(reference["signals"].values(), other["signals"].values()))
         rel = [(r["tpr"] - o["tpr"]) / r["tpr"] for r, o in pairs if r["tpr"] > 0]
         return {"tpr_rel": max(rel) if rel else 0.0, "auc": max(r["auc"] - o["auc"] for r, o in pairs) if pairs else 0.0}
 
     def headline(self, metrics: dict) -> float:
+        if not self.a.signals:
+            return metrics["background_fpr"]
         return float(np.mean([s["tpr"] for s in metrics["signals"].values()]))
 
     def plots(self, directory: Path, sample: Dataset, outputs: dict[str, np.ndarray], backend: str, trained) -> None:
         split = {k: rates.split_scores(outputs[k], sample.y, sample.w, sample.classes, self.a.signals) for k in ("float", "csim")}
         self._scores_plot(directory / "scores.png", split, {k: self.threshold(trained, k) for k in split}, backend)
-        self._roc_plot(directory / "roc.png", split, backend)
+        if self.a.signals:
+            self._roc_plot(directory / "roc.png", split, backend)
 
     @staticmethod
     def _scores_plot(path: Path, split: dict, thresholds: dict, backend: str) -> None:

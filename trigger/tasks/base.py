@@ -29,8 +29,9 @@ class Task(ABC):
         self.spec = spec
 
     # ------------------------------------------------------------------ data
-    def labels(self, files: list[Path], events: int) -> dict:
-        """Dataset fields besides the features (y, classes, w, binning), read from the files."""
+    def labels(self, source, events: int) -> dict:
+        """Dataset fields besides the features (y, classes, w, binning), read through `source` (trigger.data.Source:
+        the selected events)."""
         return {"y": np.zeros(events, np.int64), "classes": []}
 
     def test_only(self, data: Dataset) -> np.ndarray | None:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from trigger.data import Dataset, Split, read_labels
+from trigger.data import Dataset, Source, Split
 from trigger.keras2 import keras
 from trigger.models import predict
 from trigger.plots import figure, save
@@ -27,9 +27,9 @@ class Classification(Task):
     drop_names = ("accuracy", "auc")
     loss_label = "cross-entropy loss"
 
-    def labels(self, files: list[Path], events: int) -> dict:
+    def labels(self, source: Source, events: int) -> dict:
         label = self.spec.data.label
-        y = read_labels(files, self.spec.data.tree, label.branch, len(label.classes), "data.label")
+        y = source.labels(label.branch, len(label.classes), "data.label")
         return {"y": y, "classes": list(label.classes)}
 
     def outputs(self, data: Dataset) -> int:

@@ -13,20 +13,30 @@ Conventions (also in the README):
   weights: sqrt(sum of w^2 above threshold) / sum of w.
 - "Smallest measurable FPR" is 1 / N_eff with N_eff = (sum w)^2 / sum w^2; a requested
   FPR below that is reported at 1 / N_eff instead, and says so.
+- Signed weights (`data.negative_weights: allow`, e.g. NLO samples): the same formulas hold
+  (fractions of the signed sum, Kish N_eff), but the fraction above a threshold is then no
+  longer monotonic in it; the threshold is the smallest value above which *every* higher
+  threshold stays within the target. A background whose weights do not sum above 0 is an error.
 """
 
 import numpy as np
+
+from trigger.errors import TriggerError
 
 REFERENCE_FPRS = (1e-3, 1e-4)
 ONE_SIGMA = 0.6827
 
 
 def threshold_for(scores: np.ndarray, weights: np.ndarray, fpr: float) -> float:
-    """Smallest score value t with weighted fraction(score > t) <= fpr."""
+    """Smallest score value t with weighted fraction(score > t') <= fpr for every t' >= t."""
+    if weights.sum() <= 0:
+        raise TriggerError(f"background weights sum to {weights.sum():g} (<= 0) in the held-out background; rates need "
+                           f"a positive total weight (check anomaly.weight_branch and data.negative_weights)")
     values, inverse = np.unique(scores, return_inverse=True)  # ascending
     per_value = np.bincount(inverse, weights=weights)
     above = (per_value[::-1].cumsum()[::-1] - per_value) / weights.sum()  # strictly above each value
-    return float(values[np.flatnonzero(above <= fpr)[0]])
+    never_above = np.maximum.accumulate(above[::-1])[::-1]  # the largest fraction at this value or any higher one
+    return float(values[np.flatnonzero(never_above <= fpr)[0]])
 
 
 def fpr_at(scores: np.ndarray, weights: np.ndarray, threshold: float) -> tuple[float, float]:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from trigger.data import Dataset, Split, read_column, read_columns
+from trigger.data import Dataset, Source, Split
 from trigger.errors import TriggerError
 from trigger.fixed import FixedType
 from trigger.keras2 import tf
@@ -95,12 +95,12 @@ class Regression(Task):
         super().__init__(spec)
         self.r = spec.regression
 
-    def labels(self, files: list[Path], events: int) -> dict:
+    def labels(self, source: Source, events: int) -> dict:
         """Targets (events x outputs, GeV) and the binning variable, read with the same mapping rules as the inputs."""
-        r, tree = self.r, self.spec.data.tree
-        targets = read_columns(files, tree, r.target_map, what="regression.targets")
+        r = self.r
+        targets = source.columns(r.target_map, "regression.targets")
         y = np.stack([np.asarray(targets[name], np.float64) for name in r.target_map], axis=1)
-        return {"y": y, "classes": list(r.target_map), "binning": read_column(files, tree, r.bin_by, "regression.bin_by")}
+        return {"y": y, "classes": list(r.target_map), "binning": source.column(r.bin_by, "regression.bin_by")}
 
     def outputs(self, data: Dataset) -> int:
         return len(data.classes)
