@@ -30,3 +30,26 @@ def test_reference_fpr_below_the_sample_reach_is_reported_as_such():
     assert report["tpr_at_fpr_0.0001"]["fpr_used"] == pytest.approx(1 / 2000)
     assert "smallest FPR" in report["tpr_at_fpr_0.0001"]["note"]
     assert 0.5 < report["auc"] < 1
+
+
+def test_threshold_half_and_measuring_half_are_disjoint_and_the_sample_comes_from_the_second():
+    """The threshold is set on every other held-out background event; the FPR, the committed sample and so the
+    csim metrics use the other half (an FPR measured where the threshold was chosen is biased low)."""
+    from trigger.data import Dataset
+    from trigger.spec import spec_from_dict
+    from trigger.tasks import task_of
+
+    spec = spec_from_dict({"name": "a", "task": "anomaly", "model": {"kind": "vae"}, "verify": {"events": 40},
+                           "data": {"files": ["x.root"], "features": {"a": "a"}},
+                           "anomaly": {"process_branch": "p", "processes": ["b", "s"], "signals": ["s"],
+                                       "target": {"fpr": 0.1}}})
+    y = np.random.default_rng(0).choice(2, 200, p=[0.8, 0.2])
+    test = Dataset(np.arange(200.0)[:, None], y, ["a"], ["b", "s"])
+    task = task_of(spec)
+    setting, measuring = task.halves(test)
+    assert not set(setting) & set(measuring) and set(setting) | set(measuring) == set(range(200))
+    assert (y[setting] == 0).all() and abs(len(setting) - (y[measuring] == 0).sum()) <= 1
+    sample = task.test_sample(test)
+    background = sample.x[sample.y == 0, 0].astype(int)
+    assert len(background) == 20 and set(background) <= set(measuring) and (sample.y == 1).sum() == 20
+    assert spec.anomaly.score == "mu2"  # the VAE default score

@@ -14,6 +14,7 @@ class FakeSpec:
     name = "ae"
 
     def __init__(self, **anomaly):
+        anomaly = {"score": "reconstruction"} | anomaly  # the autoencoder default (spec checks resolve it by kind)
         self.anomaly = AnomalySpec(process_branch="p", processes=["x", "y"], signals=["y"], residual_bits=8,
                                    residual_integer=1, **anomaly)
 

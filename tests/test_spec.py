@@ -1,5 +1,6 @@
 """The task spec: shipped specs load; unknown, missing and mistyped keys fail with their names."""
 
+import re
 import subprocess
 import sys
 
@@ -38,6 +39,20 @@ def test_task_specific_keys_are_required():
         spec_from_dict(raw)
     with pytest.raises(TriggerError, match=r"task 'anomaly' needs an 'anomaly' block"):
         spec_from_dict(tiny_spec(task="anomaly", model={"kind": "autoencoder"}))
+
+
+@pytest.mark.parametrize("kind, score, message", [
+    ("autoencoder", "mu2", "'anomaly.score' 'mu2' is not a score of model.kind autoencoder (it has: reconstruction, latent)"),
+    ("vae", "reconstruction", "'anomaly.score' 'reconstruction' is not a score of model.kind vae (it has: mu2); only "
+                              "the encoder's mu goes on chip for a vae"),
+    ("mlp", None, "task 'anomaly' needs model.kind: autoencoder or vae"),
+])
+def test_anomaly_score_follows_the_model_kind(kind, score, message):
+    anomaly = {"target": {"fpr": 0.1}} | ({"score": score} if score else {})
+    with pytest.raises(TriggerError, match=re.escape(message)):
+        spec_from_dict(tiny_spec(task="anomaly", model={"kind": kind}, anomaly=anomaly))
+    default = spec_from_dict(tiny_spec(task="anomaly", model={"kind": "autoencoder"}, anomaly={"target": {"fpr": 0.1}}))
+    assert default.anomaly.score == "reconstruction"
 
 
 def test_wrong_type_is_named():

@@ -14,7 +14,7 @@ import numpy as np
 
 from trigger.atomic import write_bytes, write_json
 from trigger.errors import TriggerError
-from trigger.keras2 import keras
+from trigger.keras2 import keras, tf
 from trigger.fixed import FixedType
 from trigger.spec import ModelSpec
 
@@ -35,6 +35,11 @@ def build_model(m: ModelSpec, input_precision: str, n_in: int, n_out: int, quant
     - autoencoder: latent -> decoder (m.decoder or the encoder mirrored) -> reconstruction.
       Quantized: the latent is a signed ap_fixed<activation_bits, activation_integer+1>, and the
       reconstruction is rounded into the input type so that input - reconstruction is exact.
+    - vae: the encoder has two heads, mu (`latent`, quantized as an autoencoder's latent: the only
+      head that goes on chip) and h = log(sigma) (`log_sigma`, training only). The decoder reads
+      z = mu + sigma * eps; eps is drawn by a GaussianNoise layer, so it is 0 at inference and
+      the graph uses built-in layers only (saved as JSON, pruned by tfmot). The output is
+      [reconstruction, mu, h] side by side, for `vae_loss`.
     """
     dense, activation = _layers(m, quantized)
     inputs = keras.Input((n_in,), name=INPUT_NAME)
@@ -47,10 +52,39 @@ def build_model(m: ModelSpec, input_precision: str, n_in: int, n_out: int, quant
         out = activation("outputs_q", kind="bits", bits=out_type.width, integer=out_type.integer - 1)(dense(n_out, "outputs")(x))
         return keras.Model(inputs, out, name=f"{flavour}_regressor")
     z = activation("latent_q", kind="bits")(dense(m.latent, "latent")(x))
+    if m.kind == "vae":
+        mu, log_sigma = z, dense(m.latent, "log_sigma")(x)
+        noisy = keras.layers.GaussianNoise(1.0, name="noisy")(log_sigma)
+        eps = keras.layers.Subtract(name="epsilon")([noisy, log_sigma])  # N(0, 1) in training, 0 at inference
+        sigma = keras.layers.Activation("exponential", name="sigma")(log_sigma)
+        z = keras.layers.Add(name="z")([mu, keras.layers.Multiply(name="spread")([sigma, eps])])
     x = _stack(z, m.decoder if m.decoder is not None else list(reversed(m.hidden)), len(m.hidden) + 1, dense, activation)
     in_type = FixedType.parse(input_precision)
     rounded = activation("reconstruction_q", kind="bits", bits=in_type.width, integer=in_type.integer - 1)
-    return keras.Model(inputs, rounded(dense(n_in, "reconstruction")(x)), name=f"{flavour}_ae")
+    reconstruction = rounded(dense(n_in, "reconstruction")(x))
+    if m.kind == "vae":
+        outputs = keras.layers.Concatenate(name="vae_outputs")([reconstruction, mu, log_sigma])
+        return keras.Model(inputs, outputs, name=f"{flavour}_vae")
+    return keras.Model(inputs, reconstruction, name=f"{flavour}_ae")
+
+
+def vae_loss(n_in: int, latent: int, beta: float):
+    """Per event: mean over inputs of (x - r)^2 + beta * KL(N(mu, sigma^2) || N(0, 1)), the KL summed over the
+    latent (= sum of (mu^2 + sigma^2 - 1) / 2 - log sigma), on the [r, mu, log sigma] output of a vae."""
+    def loss(x, out):
+        r, mu, h = out[:, :n_in], out[:, n_in:n_in + latent], out[:, n_in + latent:]
+        mse = tf.reduce_mean(tf.square(tf.cast(x, out.dtype) - r), axis=-1)
+        kl = tf.reduce_sum(0.5 * (tf.square(mu) + tf.exp(2.0 * h) - 1.0) - h, axis=-1)
+        return mse + beta * kl
+
+    return loss
+
+
+def reconstruction(model: keras.Model) -> keras.Model:
+    """inputs -> reconstruction of an autoencoder or a vae (at inference a vae decodes z = mu)."""
+    names = [l.name for l in model.layers]
+    return keras.Model(model.input, model.get_layer("reconstruction_q" if "reconstruction_q" in names else
+                                                    "reconstruction").output, name="reconstruction")
 
 
 def _layers(m: ModelSpec, quantized: bool):

@@ -80,9 +80,10 @@ class InputSpec:
 
 @dataclass
 class ModelSpec:
-    kind: Literal["mlp", "autoencoder"] = "mlp"
-    hidden: list[int] = field(default_factory=lambda: [64, 32, 32])  # mlp; autoencoder: the encoder
-    latent: int = 3  # autoencoder bottleneck
+    kind: Literal["mlp", "autoencoder", "vae"] = "mlp"
+    hidden: list[int] = field(default_factory=lambda: [64, 32, 32])  # mlp; autoencoder/vae: the encoder
+    latent: int = 3  # autoencoder bottleneck; vae: the size of mu (and of log sigma^2, training only)
+    beta: float = 1.0  # vae: loss = mean squared reconstruction error + beta * KL(N(mu, sigma^2) || N(0, 1))
     decoder: list[int] | None = None  # autoencoder; default: the encoder mirrored
     weight_bits: int = 6
     weight_integer: int = 0
@@ -137,7 +138,8 @@ class AnomalySpec:
     processes: list[str] = field(default_factory=list)  # names of the process_branch values 0, 1, ...
     signals: list[str] = field(default_factory=list)  # the rest is background (trained on)
     weight_branch: str | None = None  # per-event weight (e.g. pb/event) for the background mixture
-    score: Literal["reconstruction", "latent"] = "reconstruction"
+    # reconstruction (autoencoder default), latent (autoencoder: sum of z_j^2), mu2 (vae default: sum of mu_j^2)
+    score: Literal["reconstruction", "latent", "mu2"] | None = None
     residual_bits: int = 8  # the residual is quantized to ap_fixed<bits, integer+1> (RND, SAT) before squaring
     residual_integer: int = 1
     # per-input weights of the reconstruction error: 'background' = 1 / its mean on the training background (as a
@@ -333,6 +335,21 @@ def _join(where: str, key) -> str:
     return f"{where}.{key}" if where else str(key)
 
 
+def _check_anomaly_score(spec: Spec, source: str) -> None:
+    """The score follows the model: an autoencoder scores its reconstruction (or latent norm), a VAE the norm of
+    its mu head, the only part of it that goes on chip."""
+    kind, a = spec.model.kind, spec.anomaly
+    if kind not in ("autoencoder", "vae"):
+        raise TriggerError(f"{source}: task 'anomaly' needs model.kind: autoencoder or vae")
+    a.score = a.score or ("mu2" if kind == "vae" else "reconstruction")
+    allowed = ("mu2",) if kind == "vae" else ("reconstruction", "latent")
+    if a.score not in allowed:
+        raise TriggerError(f"{source}: 'anomaly.score' {a.score!r} is not a score of model.kind {kind} (it has: "
+                           f"{', '.join(allowed)}); only the encoder's mu goes on chip for a vae")
+    if kind == "vae" and spec.model.beta < 0:
+        raise TriggerError(f"{source}: 'model.beta' must be >= 0, got {spec.model.beta}")
+
+
 def _check_semantics(spec: Spec, source: str) -> None:
     d = spec.data
     if d.generator is None and not d.files:
@@ -373,8 +390,10 @@ def _check_semantics(spec: Spec, source: str) -> None:
             raise TriggerError(f"{source}: 'anomaly.target' needs exactly one of rate_khz or fpr")
     if spec.task == "regression":
         _check_regression(spec, source)
-    if spec.task in ("anomaly", "compression") and spec.model.kind != "autoencoder":
-        raise TriggerError(f"{source}: task '{spec.task}' needs model.kind: autoencoder")
+    if spec.task == "compression" and spec.model.kind != "autoencoder":
+        raise TriggerError(f"{source}: task 'compression' needs model.kind: autoencoder")
+    if spec.task == "anomaly":
+        _check_anomaly_score(spec, source)
     for frac in ("test_fraction", "validation_fraction"):
         if not 0.0 < getattr(d, frac) < 1.0:
             raise TriggerError(f"{source}: 'data.{frac}' must be between 0 and 1")

@@ -23,7 +23,7 @@ import numpy as np
 
 from trigger.errors import TriggerError
 
-REFERENCE_FPRS = (1e-3, 1e-4)
+REFERENCE_FPRS = (1e-3, 1e-4, 1e-5)
 ONE_SIGMA = 0.6827
 
 
