@@ -7,10 +7,9 @@ import math
 
 import pytest
 
-from conftest import REPO
-from trigger.report.summary import readme_block, table
+from conftest import REPO, SHIPPED
+from trigger.report.summary import code_block, readme_block, table
 
-SHIPPED = ["jet_tagger", "anomaly_ae", "jet_compression", "top_regression", "top_toy"]
 CONTRACT = {"model", "task", "events", "csim", "metrics", "overflow", "budget", "backends"}
 QUANTITIES = ("latency_ns", "latency_cycles", "ii_cycles", "dsp", "lut", "ff", "bram")
 
@@ -77,4 +76,5 @@ def test_trained_models_are_committed_within_limits():
 def test_readme_summary_table_is_the_committed_metrics():
     """The table in the README is generated (`trigger summary --readme README.md <models>`), never typed."""
     expected = table([metrics(name) for name in sorted(SHIPPED)])
-    assert readme_block(REPO / "README.md") == expected + "\n"
+    assert readme_block(REPO / "README.md") == code_block(expected)
+

@@ -96,6 +96,17 @@ def test_anomaly_filter_and_mixture(anomaly_files):
 
 
 @pytest.mark.slow
+def test_anomaly_lepton_only_filter(tmp_path):
+    """filter_ht_gev: null is ADC2021's stream: every kept event has an isolated e or mu above 23 GeV, whatever its HT."""
+    cfg = AnomalyGenerator(processes=["W", "ttbar"], events=60, chunk_events=60, filter_ht_gev=None, workers=1)
+    directory = generate(cfg, seed=3, root=tmp_path, progress=False)[0].parent
+    for process, cols in load_by_process(directory, chunk_plan(cfg, 3), "events", ["Electron_pt", "Muon_pt"]).items():
+        lead = np.maximum(ak.to_numpy(ak.max(cols["Electron_pt"], axis=1, mask_identity=False)),
+                          ak.to_numpy(ak.max(cols["Muon_pt"], axis=1, mask_identity=False)))
+        assert len(lead) == 60 and np.all(lead > 23), process
+
+
+@pytest.mark.slow
 def test_anomaly_signal_multiplicities_differ_as_expected(anomaly_files):
     data = load_by_process(anomaly_files[0].parent, chunk_plan(ANOMALY, 1), "events", ANOMALY.CARD_BRANCHES)
     bkg = multiplicities(merged(data, BACKGROUND))  # weighted SM mixture

@@ -11,11 +11,10 @@ import subprocess
 import numpy as np
 import pytest
 
-from conftest import REPO, cms_consumer, run_cli_in, run_cms_consumer
+from conftest import REPO, SHIPPED, cms_consumer, run_cli_in, run_cms_consumer
 
 pytestmark = pytest.mark.slow  # re-runs every shipped model end to end
 
-SHIPPED = ["jet_tagger", "anomaly_ae", "jet_compression", "top_regression", "top_toy"]
 
 
 @pytest.fixture(scope="module", params=SHIPPED)

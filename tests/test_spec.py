@@ -51,6 +51,10 @@ def test_anomaly_score_follows_the_model_kind(kind, score, message):
     anomaly = {"target": {"fpr": 0.1}} | ({"score": score} if score else {})
     with pytest.raises(TriggerError, match=re.escape(message)):
         spec_from_dict(tiny_spec(task="anomaly", model={"kind": kind}, anomaly=anomaly))
+    with pytest.raises(TriggerError, match=re.escape("'model.loss_weights' is a setting of model.kind vae (this model "
+                                                     "is autoencoder)")):
+        spec_from_dict(tiny_spec(task="anomaly", model={"kind": "autoencoder", "loss_weights": "inverse_variance"},
+                                 anomaly={"target": {"fpr": 0.1}}))
     default = spec_from_dict(tiny_spec(task="anomaly", model={"kind": "autoencoder"}, anomaly={"target": {"fpr": 0.1}}))
     assert default.anomaly.score == "reconstruction"
 

@@ -217,14 +217,23 @@ def cmd_check(args) -> int:
 
 def cmd_summary(args) -> int:
     """print the summary table from metrics.json"""
-    from trigger.report import metrics, summary
+    from trigger.report import anomaly_table, metrics, summary
 
-    reports = [metrics.load(_report_dir(m)) for m in args.models]
+    directories = [_report_dir(m) for m in args.models]
+    reports = [metrics.load(d) for d in directories]
+    blocks = {"summary": summary.code_block(summary.table(reports))}
+    anomaly = [d for d, r in zip(directories, reports) if r["task"] == "anomaly" and "signals" in r["metrics"]["float"]]
+    for stale in [d for d in anomaly if not anomaly_table.measured_on_halves(d)]:
+        print(f"note: {stale.name} has no row in the anomaly table: its threshold was set and measured on the same "
+              f"events; retrain it (`trigger train {stale}`)", file=sys.stderr)
+        anomaly.remove(stale)
+    if anomaly:
+        blocks["anomaly"] = anomaly_table.markdown(anomaly) + "\n"
     if args.readme:
-        summary.update_readme(Path(args.readme), reports)
-        print(f"summary block of {args.readme} rewritten")
+        summary.update_readme(Path(args.readme), blocks)
+        print(f"{' and '.join(blocks)} block(s) of {args.readme} rewritten")
     else:
-        print(summary.table(reports))
+        print("\n".join(blocks.values()))
     return 0
 
 

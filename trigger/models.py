@@ -68,12 +68,15 @@ def build_model(m: ModelSpec, input_precision: str, n_in: int, n_out: int, quant
     return keras.Model(inputs, reconstruction, name=f"{flavour}_ae")
 
 
-def vae_loss(n_in: int, latent: int, beta: float):
-    """Per event: mean over inputs of (x - r)^2 + beta * KL(N(mu, sigma^2) || N(0, 1)), the KL summed over the
-    latent (= sum of (mu^2 + sigma^2 - 1) / 2 - log sigma), on the [r, mu, log sigma] output of a vae."""
+def vae_loss(n_in: int, latent: int, beta: float, input_weights: np.ndarray | None = None):
+    """Per event: mean over inputs of w_i (x_i - r_i)^2 + beta * KL(N(mu, sigma^2) || N(0, 1)), the KL summed over
+    the latent (= sum of (mu^2 + sigma^2 - 1) / 2 - log sigma), on the [r, mu, log sigma] output of a vae; w = 1
+    unless `input_weights` are given."""
+    w = tf.constant(np.ones(n_in) if input_weights is None else input_weights, dtype="float32")
+
     def loss(x, out):
         r, mu, h = out[:, :n_in], out[:, n_in:n_in + latent], out[:, n_in + latent:]
-        mse = tf.reduce_mean(tf.square(tf.cast(x, out.dtype) - r), axis=-1)
+        mse = tf.reduce_mean(w * tf.square(tf.cast(x, out.dtype) - r), axis=-1)
         kl = tf.reduce_sum(0.5 * (tf.square(mu) + tf.exp(2.0 * h) - 1.0) - h, axis=-1)
         return mse + beta * kl
 

@@ -84,6 +84,8 @@ class ModelSpec:
     hidden: list[int] = field(default_factory=lambda: [64, 32, 32])  # mlp; autoencoder/vae: the encoder
     latent: int = 3  # autoencoder bottleneck; vae: the size of mu (and of log sigma^2, training only)
     beta: float = 1.0  # vae: loss = mean squared reconstruction error + beta * KL(N(mu, sigma^2) || N(0, 1))
+    # vae: the squared error of input i weighted by 1 / its variance on the training sample (inverse_variance) or not
+    loss_weights: Literal["none", "inverse_variance"] = "none"
     decoder: list[int] | None = None  # autoencoder; default: the encoder mirrored
     weight_bits: int = 6
     weight_integer: int = 0
@@ -348,6 +350,9 @@ def _check_anomaly_score(spec: Spec, source: str) -> None:
                            f"{', '.join(allowed)}); only the encoder's mu goes on chip for a vae")
     if kind == "vae" and spec.model.beta < 0:
         raise TriggerError(f"{source}: 'model.beta' must be >= 0, got {spec.model.beta}")
+    if kind != "vae" and spec.model.loss_weights != "none":
+        raise TriggerError(f"{source}: 'model.loss_weights' is a setting of model.kind vae (this model is {kind}); "
+                           f"an autoencoder's score has anomaly.score_weights")
 
 
 def _check_semantics(spec: Spec, source: str) -> None:

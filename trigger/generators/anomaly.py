@@ -16,7 +16,8 @@ HT = scalar sum of jet pT (pT > 30 GeV, |eta| < 2.4) > 700 GeV. The lepton leg i
 ADC2021 single-lepton filter; the HT leg is what lets QCD multijet in (at particle level
 almost no QCD event has an isolated 23 GeV lepton). The HT threshold is chosen so the
 weighted mixture is close to ADC2021's (W ~59%, QCD ~34%, Z ~7%, ttbar ~0.3%); the
-card reports the mixture actually obtained.
+card reports the mixture actually obtained. `--set filter_ht_gev=null` drops the HT leg: the
+lepton-only stream of ADC2021 (QCD then passes rarely; see `process_events` to size it).
 
 Processes (Pythia8, 13 TeV):
 - W: f fbar -> W, W -> e/mu/tau nu.      Z: f fbar -> Z (no gamma*), Z -> ee/mumu/tautau.
@@ -59,7 +60,7 @@ class AnomalyGenerator(Generator):
     chunk_events: int = 1000
     ecm_gev: float = 13000.0
     filter_lepton_pt_gev: float = 23.0  # event filter: an isolated e/mu above this ...
-    filter_ht_gev: float = 700.0  # ... or HT of jets (pT>30, |eta|<2.4) above this
+    filter_ht_gev: float | None = 700.0  # ... or HT of jets (pT>30, |eta|<2.4) above this; None: lepton-only (ADC2021)
     qcd_pthat_min_gev: float = 250.0
     electron_pt_min_gev: float = 3.0
     electron_eta_max: float = 3.0
@@ -147,7 +148,7 @@ def _select(events, cfg: AnomalyGenerator, rng) -> dict:
     jets = jets[(jets.pt > cfg.jet_pt_min_gev) & (abs(jets.eta) < cfg.jet_eta_max)]
     ht = ak.sum(jets.pt[(jets.pt > 30.0) & (abs(jets.eta) < 2.4)], axis=1)
     lepton_leg = ak.any(electrons.pt > cfg.filter_lepton_pt_gev, axis=1) | ak.any(muons.pt > cfg.filter_lepton_pt_gev, axis=1)
-    keep = ak.to_numpy(lepton_leg | (ht > cfg.filter_ht_gev))
+    keep = ak.to_numpy(lepton_leg if cfg.filter_ht_gev is None else lepton_leg | (ht > cfg.filter_ht_gev))
 
     def collection(objs, extra):
         objs = objs[keep]

@@ -13,7 +13,6 @@ HEADER = ["model", "backend", "events", "csim exact", "max LSB", "metric", "floa
           "latency", "cycles", "II", "LUT", "FF", "DSP", "BRAM", "budget"]
 RTL_HEADER = ["model", "RTL vs csim", "latency (rtl)", "estimate", "II", "LUT (rtl)", "estimate", "FF (rtl)", "estimate",
               "CARRY", "DSP", "BRAM", "path (est.)"]
-README_BLOCK = re.compile(r"(<!-- summary:begin -->\n```\n)(.*?)(```\n<!-- summary:end -->)", re.S)
 
 
 def _fig(figures: dict, name: str, unit: str = "") -> str:
@@ -107,16 +106,26 @@ def bench_table(rows: list[dict]) -> str:
         "runs, same events")
 
 
-def readme_block(readme: Path) -> str:
-    """The summary text between README's markers."""
-    match = README_BLOCK.search(Path(readme).read_text())
+def _block(name: str) -> re.Pattern:
+    return re.compile(rf"(<!-- {name}:begin -->\n)(.*?)(<!-- {name}:end -->)", re.S)
+
+
+def readme_block(readme: Path, name: str = "summary") -> str:
+    """The generated text between README's `<!-- name:begin -->` and `<!-- name:end -->` markers."""
+    match = _block(name).search(Path(readme).read_text())
     if match is None:
-        raise TriggerError(f"{readme}: no <!-- summary:begin --> ``` ... ``` <!-- summary:end --> block")
+        raise TriggerError(f"{readme}: no <!-- {name}:begin --> ... <!-- {name}:end --> block; add the two markers")
     return match.group(2)
 
 
-def update_readme(readme: Path, reports: list[dict]) -> None:
-    """Rewrite README's summary block from the reports (`trigger summary --readme README.md`)."""
-    readme_block(readme)  # the markers must exist
+def update_readme(readme: Path, blocks: dict[str, str]) -> None:
+    """Rewrite README's generated blocks, e.g. {'summary': '```\n<table>\n```\n'} (`trigger summary --readme`)."""
     text = Path(readme).read_text()
-    write_text(Path(readme), README_BLOCK.sub(lambda m: m.group(1) + table(reports) + "\n" + m.group(3), text))
+    for name, content in blocks.items():
+        readme_block(readme, name)  # the markers must exist
+        text = _block(name).sub(lambda m: m.group(1) + content + m.group(3), text)
+    write_text(Path(readme), text)
+
+
+def code_block(text: str) -> str:
+    return f"```\n{text}\n```\n"

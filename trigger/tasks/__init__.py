@@ -9,7 +9,7 @@ from trigger.tasks.anomaly import Anomaly
 from trigger.tasks.base import Task
 from trigger.tasks.classification import Classification, softmax
 from trigger.tasks.compression import Compression
-from trigger.tasks import rates, score_weights
+from trigger.tasks import baselines, rates, score_weights
 from trigger.tasks.regression import Regression
 
 TASKS: dict[str, type[Task]] = {cls.name: cls for cls in (Classification, Anomaly, Regression, Compression)}
@@ -20,4 +20,4 @@ def task_of(spec) -> Task:
 
 
 __all__ = ["TASKS", "Task", "task_of", "Classification", "Anomaly", "Regression", "Compression", "softmax",
-           "rates", "score_weights"]
+           "baselines", "rates", "score_weights"]

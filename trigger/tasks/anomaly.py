@@ -21,7 +21,7 @@ from trigger.errors import TriggerError
 from trigger.keras2 import keras
 from trigger.models import encoder, predict, quantizer, vae_loss
 from trigger.plots import STYLES, figure, save
-from trigger.tasks import rates
+from trigger.tasks import baselines, rates
 from trigger.tasks.base import Task
 from trigger.tasks.score_weights import fit as fit_weights
 
@@ -69,7 +69,11 @@ class Anomaly(Task):
     def loss(self, y: np.ndarray):
         m = self.spec.model
         if m.kind == "vae":
-            return vae_loss(y.shape[1], m.latent, m.beta), []
+            weights = None
+            if m.loss_weights == "inverse_variance":  # every input counts in units of its spread (a constant: 0)
+                var = np.var(y, axis=0)
+                weights = np.divide(1.0, var, out=np.zeros_like(var), where=var > 0)
+            return vae_loss(y.shape[1], m.latent, m.beta, weights), []
         return super().loss(y)
 
     # ------------------------------------------------------------------ score
@@ -138,11 +142,8 @@ class Anomaly(Task):
         fpr = self.a.target.false_positive_rate
         score_type = firmware_type(head)
         setting, measuring = self.halves(test)
-        split = {k: {half: rates.split_scores(v[idx], test.y[idx], None if test.w is None else test.w[idx], test.classes,
-                                              self.a.signals) for half, idx in (("set", setting), ("measure", measuring))}
-                 for k, v in scores.items()}
-        (q_set, w_set, _), (f_set, _, _) = split["quantized"]["set"], split["float"]["set"]
-        (q_bkg, w_bkg, q_sig), (f_bkg, _, f_sig) = split["quantized"]["measure"], split["float"]["measure"]
+        (q_set, w_set, _), (q_bkg, w_bkg, q_sig) = self.split_halves(scores["quantized"], test, setting, measuring)
+        (f_set, _, _), (f_bkg, _, f_sig) = self.split_halves(scores["float"], test, setting, measuring)
         t_q, t_f = rates.threshold_for(q_set, w_set, fpr), rates.threshold_for(f_set, w_set, fpr)
         achieved, err = rates.fpr_at(q_bkg, w_bkg, t_q)
         signed = test.w is not None and bool((w_set < 0).any() or (w_bkg < 0).any())
@@ -165,7 +166,29 @@ class Anomaly(Task):
         if self.a.signals:
             out["report"] |= {"quantized": rates.signal_report(q_bkg, w_bkg, q_sig, t_q),
                               "float": rates.signal_report(f_bkg, w_bkg, f_sig, t_f)}
+            if baselines.available(features):
+                out["report"]["baselines"] = self.baseline_report(test, setting, measuring)
+            cuts = {b["description"]: b for b in out["report"].get("baselines", {}).values()}
+            self._roc_plot(self.spec.model_dir / "plots" / "operating_point.png", {"float": (f_bkg, w_bkg, f_sig),
+                           "quantized": (q_bkg, w_bkg, q_sig)}, "", cuts, fpr)
         return out
+
+    def baseline_report(self, test: Dataset, setting: np.ndarray, measuring: np.ndarray) -> dict:
+        """Each cut trigger of trigger/tasks/baselines.py at the target FPR, with the anomaly score's halves."""
+        fpr, out = self.a.target.false_positive_rate, {}
+        for name, values in baselines.scores(test.x, test.features).items():
+            (b_set, w_set, _), (bkg, w, sig) = self.split_halves(values, test, setting, measuring)
+            t = rates.threshold_for(b_set, w_set, fpr)
+            achieved, err = rates.fpr_at(bkg, w, t)
+            medians = {"background": baselines.weighted_median(bkg, w)} | {k: float(np.median(v)) for k, v in sig.items()}
+            out[name] = {"description": baselines.DESCRIPTIONS[name], "cut": baselines.cut(name, t), "threshold": t,
+                         "fpr": achieved, "fpr_err": err, "median": medians, "signals": rates.signal_report(bkg, w, sig, t)}
+        return out
+
+    def split_halves(self, values: np.ndarray, test: Dataset, setting: np.ndarray, measuring: np.ndarray) -> list:
+        """rates.split_scores of the setting half and of the measuring half."""
+        return [rates.split_scores(np.asarray(values).reshape(-1)[idx], test.y[idx], None if test.w is None else
+                                   test.w[idx], test.classes, self.a.signals) for idx in (setting, measuring)]
 
     def halves(self, test: Dataset) -> tuple[np.ndarray, np.ndarray]:
         """Indices of `test`: (the background half that sets the threshold, the other half + every signal event).
@@ -276,18 +299,32 @@ inline bool {name}_trigger_bit(const {type_name} &score) {{ return score > {name
         save(fig, path)
 
     @staticmethod
-    def _roc_plot(path: Path, split: dict, backend: str) -> None:
+    def _roc_plot(path: Path, curves: dict, backend: str, points: dict | None = None, target: float | None = None) -> None:
+        """ROC per signal for each flavour in `curves` ({"float"|"quantized"|"csim": (bkg, w, {signal: scores})}),
+        with a binomial 1 sigma band on the firmware curve; `points`: cut baselines at the target FPR (with errors)."""
         from sklearn.metrics import roc_curve
 
-        fig, (ax,) = figure(1, 1, size=(6.5, 5))
-        for which, (bkg, w, sig) in split.items():
+        fig, (ax,) = figure(1, 1, size=(7.5, 5.5))
+        names = {"float": "float", "quantized": "firmware score (quantized Keras = csim)", "csim": f"csim ({backend})"}
+        for which, (bkg, w, sig) in curves.items():
             for i, (name, s) in enumerate(sig.items()):
                 y = np.concatenate([np.zeros(len(bkg)), np.ones(len(s))])
                 fpr, tpr, _ = roc_curve(y, np.concatenate([bkg, s]), sample_weight=np.concatenate([w, np.ones(len(s))]))
-                ax.plot(np.maximum(fpr, 1e-6), tpr, STYLES[which], color=f"C{i}",
-                        label=f"{name} {'float' if which == 'float' else 'csim (' + backend + ')'}")
+                ax.plot(np.maximum(fpr, 1e-6), tpr, STYLES[which], color=f"C{i}", label=f"{name} {names[which]}")
+                if which != "float":  # binomial 1 sigma band of the TPR (the signal sample's size)
+                    err = np.sqrt(tpr * (1 - tpr) / max(len(s), 1))
+                    ax.fill_between(np.maximum(fpr, 1e-6), tpr - err, tpr + err, color=f"C{i}", alpha=0.25, lw=0)
+        for k, (cut, entry) in enumerate((points or {}).items()):
+            for i, (name, e) in enumerate(entry["signals"].items()):
+                ax.errorbar(max(entry["fpr"], 1e-6), e["tpr"], xerr=entry["fpr_err"], yerr=e["tpr_err"], color=f"C{i}",
+                            marker="osD^v"[k % 5], ls="none", ms=5, mfc="none", label=f"cut: {cut}" if i == 0 else None)
+        if target:
+            ax.axvline(target, color="k", ls=":", lw=1, label="target rate")
+        last = list(curves.values())[-1]
+        ax.axvspan(1e-6, 1.0 / rates.effective_events(last[1]), color="grey", alpha=0.15,
+                   label="below 1/N_eff of the background")
         ax.set(xscale="log", xlim=(1e-5, 1), ylim=(0, 1.02), xlabel="background FPR (weighted)",
-               ylabel="signal efficiency (TPR)", title="anomaly score ROC per signal")
+               ylabel="signal efficiency (TPR)", title="anomaly score ROC per signal (band: TPR ± 1σ)")
         ax.grid(alpha=0.3, which="both")
-        ax.legend(fontsize=7, ncol=2)
+        ax.legend(fontsize=6, ncol=2)
         save(fig, path)

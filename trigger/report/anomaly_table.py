@@ -1,0 +1,71 @@
+"""The anomaly triggers side by side with the cut baselines, at the same rate.
+
+One row per anomaly model (its firmware score, bit-exact with csim, on the measuring half of
+the held-out background and every held-out signal event: trained/training.json), then one row
+per cut baseline (trigger/tasks/baselines.py, on the same halves, from the first model). Latency
+and LUT come from the RTL twin (source rtl); a baseline is a comparator on a value the L1 already
+computes, so it has no core of its own here.
+"""
+
+import json
+from pathlib import Path
+
+from trigger.errors import TriggerError
+
+
+def _load(model_dir: Path) -> tuple[dict, dict]:
+    path = model_dir / "trained" / "training.json"
+    try:
+        point = json.loads(path.read_text())["operating_point"]
+    except (FileNotFoundError, KeyError) as exc:
+        raise TriggerError(f"{path}: no anomaly operating point ({exc}); train the model (`trigger train "
+                           f"{model_dir}`)") from None
+    metrics = model_dir / "metrics.json"
+    return point, json.loads(metrics.read_text()) if metrics.is_file() else {}
+
+
+def measured_on_halves(model_dir: Path) -> bool:
+    """Whether the model's operating point was measured on the half of the background that did not set its threshold
+    (older trainings set and measured it on the same events and have no row here until retrained)."""
+    return "background" in _load(model_dir)[0]
+
+
+def _tpr(entry: dict) -> str:
+    return f"{entry['tpr']:.3f} ± {entry['tpr_err']:.3f}"
+
+
+def _rtl(metrics: dict, name: str) -> str:
+    figure = (metrics.get("rtl") or {}).get("figures", {}).get(name)
+    return "-" if figure is None else f"{figure['value']:g}{' ns' if name == 'latency_ns' else ''} ({figure['source']})"
+
+
+def rows(model_dirs: list[Path]) -> tuple[list[str], list[list[str]]]:
+    loaded = [(d, *_load(d)) for d in model_dirs]
+    signals = list(loaded[0][1]["quantized"])
+    header = ["trigger", *signals, "mean TPR", "rate [kHz]", "latency", "LUT", "DSP"]
+    body = []
+    for directory, point, metrics in loaded:
+        per_signal = point["quantized"]
+        mean = sum(per_signal[s]["tpr"] for s in signals) / len(signals)
+        body.append([directory.name, *(_tpr(per_signal[s]) for s in signals), f"{mean:.3f}",
+                     f"{point['background']['rate_khz']:.1f}", _rtl(metrics, "latency_ns"), _rtl(metrics, "lut"),
+                     _rtl(metrics, "dsp")])
+    crossing_mhz = loaded[0][1]["target"]["crossing_rate_mhz"]
+    for name, b in loaded[0][1].get("baselines", {}).items():
+        mean = sum(b["signals"][s]["tpr"] for s in signals) / len(signals)
+        body.append([f"cut: {b['cut']}", *(_tpr(b["signals"][s]) for s in signals), f"{mean:.3f}",
+                     f"{b['fpr'] * crossing_mhz * 1e3:.1f}", "-", "-", "-"])
+    return header, body
+
+
+def markdown(model_dirs: list[Path]) -> str:
+    header, body = rows(model_dirs)
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(r) + " |" for r in body]
+    target = _load(model_dirs[0])[0]["target"]
+    lines.append("")
+    lines.append(f"TPR per signal ± binomial error at the {target['rate_khz']:g} kHz operating point (FPR "
+                 f"{target['fpr']:.2g}): each threshold is set on one half of the held-out background and the rate and "
+                 f"TPRs are measured on the other half; anomaly rows = the firmware score (bit-exact with csim); "
+                 f"latency/LUT/DSP from the RTL twin (source rtl); cut rows: trigger/tasks/baselines.py.")
+    return "\n".join(lines)
