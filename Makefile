@@ -36,7 +36,7 @@ test: setup
 test-fast: setup
 	$(BIN)/python -m pytest -m "not slow"
 
-## data: the datasets of every spec + the full ttbar and anomaly samples (cached under data/; ~2 h on 2 cores)
+## data: the datasets of every spec + the full ttbar and anomaly samples (cached under data/; the anomaly one alone ~3 h on 2 cores)
 data: setup
 	$(BIN)/trigger data spec $(SPECS)
 	$(BIN)/trigger data ttbar
