@@ -6,8 +6,9 @@ STAMP  := $(VENV)/.installed
 SPECS  := $(wildcard models/*/spec.yml)
 
 MODELS := $(patsubst models/%/spec.yml,%,$(SPECS))
+SCANS  := $(patsubst models/%/scan.yml,%,$(wildcard models/*/scan.yml))
 
-.PHONY: all synth test test-fast data train check export rtl bench clean distclean setup
+.PHONY: all synth test test-fast data train check export rtl bench scan clean distclean setup
 
 all: synth
 
@@ -62,6 +63,10 @@ rtl: synth
 ## bench: numpy emulator vs hls4ml csim predict(): throughput ratio per model, bit-exact on every event
 bench: synth
 	$(BIN)/trigger bench $(MODELS)
+
+## scan: design-space scan and pick of every model with a scan.yml (models/<name>/scan/; hours on 2 cores; resumable)
+scan: data
+	@for model in $(SCANS); do $(BIN)/trigger scan $$model && $(BIN)/trigger scan $$model --pick || exit 1; done
 
 ## clean: remove generated HLS projects and caches (keeps data/ and .venv)
 clean:

@@ -95,7 +95,7 @@ def cmd_synth(args) -> int:
     reports = []
     for spec in resolve_specs(args):
         print(f"== {spec.name}")
-        reports.append(synth(spec, backends=args.backend or None))
+        reports.append(synth(spec, backends=args.backend or None)[0])
     print()
     print(table(reports))
     inexact = [r["model"] for r in reports for b in r["backends"].values() if b["csim"]["exact_fraction"] < 1.0]
@@ -237,6 +237,21 @@ def cmd_summary(args) -> int:
     return 0
 
 
+def cmd_scan(args) -> int:
+    """design-space scan: train, convert and cost variants of a spec on Dask; Pareto fronts; --pick
+
+    The knobs come from models/<name>/scan.yml (see trigger/scan/space.py). Trials are written to
+    models/<name>/scan/ as they finish; running the same command again resumes a killed scan."""
+    from trigger.scan import pick, scan
+
+    for spec in resolve_specs(args):
+        if args.pick:
+            pick(spec)
+        else:
+            scan(spec, trials=args.trials, workers=args.workers, scheduler=args.scheduler)
+    return 0
+
+
 def cmd_convert(args) -> int:
     """bring your own Keras/QKeras model: HLS project, csim harness, metrics.json, bundle
 
@@ -312,6 +327,13 @@ def _parser() -> argparse.ArgumentParser:
     _verb(sub, cmd_bench).add_argument("--events", type=int, default=60000,
                                        help="events per model (the test sample, repeated; default 60000)")
     _verb(sub, cmd_check)
+    p = _verb(sub, cmd_scan)
+    p.add_argument("--trials", type=int, help="optimiser trials in all (default: scan.yml's trials); more resumes a finished scan")
+    where = p.add_mutually_exclusive_group()
+    where.add_argument("--workers", type=int, help="LocalCluster workers (default: one per core)")
+    where.add_argument("--scheduler", help="use an existing Dask cluster, e.g. tcp://host:8786")
+    p.add_argument("--pick", action="store_true", help="write the best design within budget.yml as scan/pick/spec.yml "
+                                                       "(rule: scan.yml pick.tolerance) instead of scanning")
     _verb(sub, cmd_summary, models="model names, model directories or spec.yml paths, or converted/<name>").add_argument(
         "--readme", help="rewrite the summary block of this README instead of printing")
     return parser

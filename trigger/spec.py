@@ -185,7 +185,8 @@ class RegressionSpec:
 
 @dataclass
 class VerifySpec:
-    events: int = 6000  # test events run through csim (and committed as the test sample)
+    events: int = 6000  # held-out events run through csim (and committed as the test sample)
+    split: Literal["test", "validation"] = "test"  # where they come from; trigger scan's trials use validation
 
 
 @dataclass

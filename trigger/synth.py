@@ -10,13 +10,14 @@ from trigger.report import load_budget
 from trigger.report import metrics as report_file
 from trigger.spec import Spec
 from trigger.trained import Trained
-from trigger.verify import Reference, csim_scatter, describe, run
+from trigger.verify import BackendResult, Reference, csim_scatter, describe, run
 
 VERSIONED = ("hls4ml", "qkeras", "tensorflow", "tf-keras")
 
 
-def synth(spec: Spec, backends: list[str] | None = None, log=print) -> dict:
-    """Run the harness for every backend; write and return metrics.json."""
+def synth(spec: Spec, backends: list[str] | None = None, log=print, plots: bool = True) -> tuple[dict, list[BackendResult]]:
+    """Run the harness for every backend; write metrics.json (and the plots) and return it with each backend's
+    result (its fixed-point graph is what the scan costs)."""
     require_gxx()
     trained = Trained.load(spec)
     task = trained.task
@@ -59,11 +60,13 @@ def synth(spec: Spec, backends: list[str] | None = None, log=print) -> dict:
         cores = {"hls": best(r.estimate, r.vivado), "rtl": rtl(twin, r.graph_sha256)}
         interface.write(r.project, r.ports, cores, describe(r.agreement, r.backend))
 
+    report_file.write(spec.model_dir, report)
+    if not plots:
+        return report, results
     plot_dir = spec.model_dir / "plots"
     outputs = {"float": float_out, "quantized": reference.outputs, "csim": results[0].csim_out}
     task.plots(plot_dir, sample, outputs, results[0].backend, trained)
     for r in results:
         csim_scatter(plot_dir / f"csim_vs_keras_{r.backend}.png", reference.outputs, r.csim_out, r.output_type.lsb,
                      r.backend, r.agreement.exact_fraction)
-    report_file.write(spec.model_dir, report)
-    return report
+    return report, results

@@ -47,7 +47,7 @@ def train(spec: Spec, progress: bool = True, log=print) -> tuple[Trained, str]:
         log(f"{spec.name}: {line}")
     x_train, x_val, x_test = (pre.apply(p.x, f"{spec.name} {n} set") for p, n in
                               ((parts.train, "training"), (parts.validation, "validation"), (parts.test, "test")))
-    sample = task.test_sample(parts.test)
+    sample = task.test_sample(parts.test if spec.verify.split == "test" else parts.validation)
     sample_bytes(sample, spec)  # a sample too large to commit fails now, not after training
     n_in, n_out = len(data.features), task.outputs(data)
     y_train, y_val = task.targets(parts.train, x_train), task.targets(parts.validation, x_val)

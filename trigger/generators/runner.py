@@ -11,11 +11,9 @@
   name, its settings, the seed, the physics version and the package versions.
 """
 
-import contextlib
 import dataclasses
 import hashlib
 import json
-import logging
 import os
 import time
 from collections import Counter
@@ -26,17 +24,13 @@ from pathlib import Path
 import numpy as np
 
 from trigger.atomic import write_text
-from trigger.errors import TriggerError
+from trigger.cluster import Interrupted, dask_client
 from trigger.generators.card import write_card
 from trigger.generators.pythia import Timing, weight_per_event
 from trigger.rootio import write_tree
 
 PHYSICS_VERSION = 2  # bump when generator code changes what it writes
 VERSIONED_PACKAGES = ("pythia8mc", "fastjet", "numpy", "awkward")
-
-
-class Interrupted(TriggerError):
-    exit_code = 130
 
 
 @dataclass(frozen=True)
@@ -113,7 +107,7 @@ def _run(cfg, todo: list[Chunk], plan: list[Chunk], directory: Path, workers: in
     total = sum(c.events for c in plan)
     bar = tqdm(total=total, initial=total - sum(c.events for c in todo), unit="ev", disable=not progress,
                desc=f"{cfg.name} -> {directory}")
-    with _client(scheduler, workers) as client:
+    with dask_client(scheduler, workers) as client:
         futures = [client.submit(make_chunk_file, cfg, c, chunks_per_process[c.process], str(directory / c.filename),
                                  key=f"{directory.name}/{c.filename}", pure=False) for c in todo]
         try:
@@ -125,23 +119,6 @@ def _run(cfg, todo: list[Chunk], plan: list[Chunk], directory: Path, workers: in
             raise Interrupted(f"interrupted: {complete}/{len(plan)} chunks complete in {directory}; rerun to resume") from None
         finally:
             bar.close()
-
-
-@contextlib.contextmanager
-def _client(scheduler: str | None, workers: int):
-    from dask.distributed import Client, LocalCluster
-
-    if scheduler:
-        try:
-            client = Client(scheduler, timeout="10s")
-        except (OSError, TimeoutError) as exc:
-            raise TriggerError(f"cannot reach the Dask scheduler at {scheduler} ({exc}); check the address or drop --scheduler") from None
-        with client:
-            yield client
-        return
-    with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
-                      silence_logs=logging.ERROR) as cluster, Client(cluster) as client:
-        yield client
 
 
 def make_chunk_file(cfg, chunk: Chunk, chunks_of_process: int, path: str) -> int:

@@ -40,7 +40,10 @@ def _rtl(metrics: dict, name: str) -> str:
 
 
 def rows(model_dirs: list[Path]) -> tuple[list[str], list[list[str]]]:
-    loaded = [(d, *_load(d)) for d in model_dirs]
+    return _rows([(d, *_load(d)) for d in model_dirs])
+
+
+def _rows(loaded: list[tuple[Path, dict, dict]]) -> tuple[list[str], list[list[str]]]:
     signals = list(loaded[0][1]["quantized"])
     header = ["trigger", *signals, "mean TPR", "rate [kHz]", "latency", "LUT", "DSP"]
     body = []
@@ -59,10 +62,11 @@ def rows(model_dirs: list[Path]) -> tuple[list[str], list[list[str]]]:
 
 
 def markdown(model_dirs: list[Path]) -> str:
-    header, body = rows(model_dirs)
+    loaded = [(d, *_load(d)) for d in model_dirs]
+    header, body = _rows(loaded)
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(r) + " |" for r in body]
-    target = _load(model_dirs[0])[0]["target"]
+    target = loaded[0][1]["target"]
     lines.append("")
     lines.append(f"TPR per signal ± binomial error at the {target['rate_khz']:g} kHz operating point (FPR "
                  f"{target['fpr']:.2g}): each threshold is set on one half of the held-out background and the rate and "

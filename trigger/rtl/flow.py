@@ -41,15 +41,32 @@ def build(graph: Graph, rtl_dir: Path, part: str, clock_ns: float) -> Twin:
     """Trace, pipeline and write the Verilog of `graph` into rtl_dir (src/, model/, metadata.json), behind the L1
     port map (src/<name>_rtl.v)."""
     from da4ml.codegen import VerilogModel
-    from da4ml.trace import to_pipeline
 
     levels = adder_levels(clock_ns)
-    pipe = to_pipeline(trace(graph, levels), levels, verbose=False)
+    pipe = _pipeline(graph, levels)
     VerilogModel(pipe, graph.name, rtl_dir, latency_cutoff=levels, part_name=part, clock_period=clock_ns).write()
     ports = Bus.of_type(graph.input.result, graph.input.size), Bus.of_type(graph.output.result, graph.output.size)
     twin = Twin(graph, len(pipe.solutions), *ports, float(pipe.cost), int(pipe.reg_bits))
     write_twin_wrapper(rtl_dir, graph.name, twin.depth, *ports, Bus.of(pipe.inp_qint), Bus.of(pipe.out_qint))
     return twin
+
+
+def _pipeline(graph: Graph, levels: int):
+    from da4ml.trace import to_pipeline
+
+    return to_pipeline(trace(graph, levels), levels, verbose=False)
+
+
+def da4ml_cost(graph: Graph, clock_ns: float) -> dict[str, dict]:
+    """What the twin would cost, without writing or simulating it: da4ml's LUT model and register bits, and the
+    latency of its pipeline depth at the clock (the simulated twins have latency = depth). Labelled `estimate`
+    (method da4ml): the committed rtl.json files put da4ml's LUTs within 1-5% of yosys."""
+    levels = adder_levels(clock_ns)
+    pipe = _pipeline(graph, levels)
+    depth = len(pipe.solutions)
+    values = {"latency_ns": round(depth * clock_ns, 3), "latency_cycles": depth, "ii_cycles": 1, "dsp": 0,
+              "lut": round(float(pipe.cost)), "ff": int(pipe.reg_bits), "bram": 0}
+    return {k: {"value": v, "source": "estimate", "method": "da4ml"} for k, v in values.items()}
 
 
 def check(twin: Twin, rtl_dir: Path, x: np.ndarray, reference: np.ndarray, reference_layers=None) -> dict:

@@ -22,6 +22,7 @@ from trigger.spec import CollectionSpec, Spec
 class Task(ABC):
     name: ClassVar[str]
     metric: ClassVar[str]  # the headline metric of the summary table
+    higher_is_better: ClassVar[bool] = True  # the headline's direction (trigger scan maximises or minimises it)
     drop_names: ClassVar[tuple[str, ...]]  # what budget.yml's max_metric_drop may limit
     loss_label: ClassVar[str] = "reconstruction MSE"
 

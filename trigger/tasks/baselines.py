@@ -5,7 +5,7 @@ number per event computed from the raw inputs, thresholded like the anomaly scor
 same setting half of the background, measured on the same other half; trigger/tasks/rates.py):
   leptons:         the number of electrons + muons (pT > 0), ties broken by their scalar pT sum,
                    i.e. ">= N leptons with sum pT > X" (a bare count cannot hit a rate exactly);
-  HT:              the scalar sum of jet pT over jets with pT > 30 GeV and |eta| < 2.4;
+  HT:              the generator's HT (trigger/generators/anomaly.py): jets pT > 30 GeV, |eta| < 2.4;
   MET:             the missing transverse momentum;
   single object:   the largest pT of any one electron, muon or jet (the best single-object seed).
 They need the generator's feature names (met_pt, e<i>_pt, mu<i>_pt, jet<i>_pt, jet<i>_eta); a
@@ -16,13 +16,12 @@ import re
 
 import numpy as np
 
-HT_JET_PT_GEV = 30.0
-HT_JET_ETA = 2.4
+from trigger.generators import HT_JET_ETA, HT_JET_PT_GEV
 LEPTON_SUM_SCALE = 1e-4  # sum pT (GeV) x this < 1 for any real event, so it only orders events of equal count
 
 DESCRIPTIONS = {
     "leptons": ">= N leptons (e + mu), ties by their sum pT",
-    "HT": "HT (jets pT > 30 GeV, |eta| < 2.4)",
+    "HT": f"HT (jets pT > {HT_JET_PT_GEV:g} GeV, |eta| < {HT_JET_ETA:g})",
     "MET": "MET",
     "single object": "max pT of one e, mu or jet",
 }

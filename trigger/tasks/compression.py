@@ -20,6 +20,7 @@ LABELS = {"jet_m": "m", "jet_pt": "p_{T}", "jet_eta": r"\eta", "jet_phi": r"\phi
 class Compression(Task):
     name = "compression"
     metric = "mean median |rel. residual|"
+    higher_is_better = False
     drop_names = ("residual_median_abs",)
 
     def firmware_model(self, trained) -> keras.Model:

@@ -1,0 +1,153 @@
+"""`trigger scan` on a 2-worker LocalCluster: a tiny scan that is killed and resumed (no trial lost, none
+run twice), a failing trial recorded without stopping the scan, the fronts, the pick, and scan.yml errors."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conftest import make_project, run_cli, run_cli_in
+from test_bad_input import assert_clean_failure, fresh, outputs
+
+# Two input precisions: ap_fixed<6,1> saturates on the tiny data, so the trials that draw it fail (with
+# seed 1 the sampler draws it twice in four trials) and the scan must go on.
+SCAN = {
+    "trials": 4, "population": 2, "seed": 1,
+    "fixed": {"train.epochs": 3, "train.float_epochs": 3},
+    "space": {"model.weight_bits": {"choices": [4, 6]}, "train.sparsity": {"low": 0.3, "high": 0.7, "step": 0.1},
+              "input.precision": {"choices": ["ap_fixed<16,6>", "ap_fixed<6,1>"]}},
+    "references": {"shipped": {}},
+    "pick": {"tolerance": 0.02},
+}  # fmt: skip
+
+
+def write_scan(model: Path, scan: dict = SCAN) -> None:
+    (model / "scan.yml").write_text(yaml.safe_dump(scan, sort_keys=False))
+
+
+def records(model: Path) -> dict[str, bytes]:
+    return {p.relative_to(model / "scan").as_posix(): p.read_bytes() for p in sorted((model / "scan").glob("*/*.json"))}
+
+
+def start_scan(root: Path) -> subprocess.Popen:
+    env = os.environ | {"TRIGGER_HLS_PROJECTS": str(root / "hls_projects")}
+    trigger = Path(sys.executable).parent / "trigger"
+    return subprocess.Popen([str(trigger), "scan", "models/tiny", "--workers", "2"], cwd=root, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+@pytest.mark.slow
+def test_scan_killed_resumed_fronts_and_pick(tmp_path):
+    model = make_project(tmp_path)
+    write_scan(model)
+    proc = start_scan(tmp_path)
+    deadline = time.time() + 600
+    while not list((model / "scan" / "trials").glob("t*.json")) and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.5)
+    assert proc.poll() is None, proc.communicate()
+    proc.send_signal(signal.SIGINT)  # Ctrl-C once the first trial is on disk
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == 130, err
+    assert "interrupted:" in err and "rerun to resume" in err
+    killed = records(model)
+    assert killed and len(killed) < 5, "the scan was meant to be killed part way"
+    first = json.loads((model / "scan" / "scan.json").read_text())["runs"]
+
+    run_cli_in(tmp_path, "scan", "models/tiny", "--workers", "2")
+    after = records(model)
+    assert {k: after[k] for k in killed} == killed, "a finished trial was re-run or rewritten"
+    assert sorted(after) == ["references/shipped.json"] + [f"trials/t{i:04d}.json" for i in range(4)], "a trial was lost"
+    runs = json.loads((model / "scan" / "scan.json").read_text())["runs"]
+    assert runs[: len(first)] == first and sum(r["trials_run"] for r in runs) == 5, f"a trial ran twice: {runs}"
+
+    trials = [json.loads(after[f"trials/t{i:04d}.json"]) for i in range(4)]
+    failed = [t for t in trials if t["state"] == "failed"]
+    complete = [t for t in trials if t["state"] == "complete"]
+    assert failed and complete, [t["state"] for t in trials]
+    for t in failed:
+        assert t["params"]["input.precision"] == "ap_fixed<6,1>"
+        assert "saturate ap_fixed<6,1>" in t["reason"] and "\n" not in t["reason"]
+    for t in complete:
+        assert t["csim"]["max_lsb_diff"] == 0 and t["metric"]["split"] == "validation"
+        assert {c["source"] for c in t["cost"].values()} == {"estimate"} and t["cost"]["lut"]["method"] == "da4ml"
+        assert t["cost"]["lut"]["value"] > 0 and t["cost"]["latency_ns"]["value"] > 0
+    assert not (tmp_path / "hls_projects" / "tiny" / "scan").exists() or not any((tmp_path / "hls_projects" / "tiny" / "scan").iterdir())
+
+    # A finished scan asked again runs nothing.
+    run_cli_in(tmp_path, "scan", "models/tiny", "--workers", "2")
+    assert records(model) == after
+    assert sum(r["trials_run"] for r in json.loads((model / "scan" / "scan.json").read_text())["runs"]) == 5
+
+    front_md = (model / "scan" / "front.md").read_text()
+    assert "reference: shipped" in front_md and "Failed trials" in front_md
+    assert (model / "scan" / "pareto_lut.png").stat().st_size > 0 and (model / "scan" / "pareto_latency.png").stat().st_size > 0
+
+    run_cli_in(tmp_path, "scan", "models/tiny", "--pick")
+    from trigger.data import data_files
+    from trigger.scan import front, load_records
+    from trigger.spec import load_spec
+
+    every = complete + [json.loads(after["references/shipped.json"])]
+    chosen = front.pick(every, None, SCAN["pick"]["tolerance"])
+    best = max(r["metric"]["value"] for r in every)
+    assert chosen["metric"]["value"] >= best - SCAN["pick"]["tolerance"]
+    assert all(r["cost"]["lut"]["value"] >= chosen["cost"]["lut"]["value"] for r in every
+               if r["metric"]["value"] >= best - SCAN["pick"]["tolerance"])
+    picked = load_spec(model / "scan" / "pick" / "spec.yml")
+    assert picked.name == "tiny" and data_files(picked, progress=False) == [tmp_path / "events.root"]
+    raw = yaml.safe_load((model / "scan" / "pick" / "spec.yml").read_text())
+    for key, value in (SCAN["fixed"] | chosen["params"]).items():
+        node = raw
+        for part in key.split("."):
+            node = node[part]
+        assert node == value, key
+    assert f"**{chosen['trial']}**" in (model / "scan" / "front.md").read_text()
+    assert load_records(load_spec(model / "spec.yml"))[0] == trials
+
+
+@pytest.mark.parametrize("change, needle", [
+    ({"trails": 4}, "unknown key 'trails'"),
+    ({"sampler": "grid"}, "'sampler' must be one of"),
+    ({"space": {"model.weight_bitz": {"choices": [4]}}}, "'space.model.weight_bitz' = 4 does not make a valid spec"),
+    ({"space": {"train.sparsity": {"low": 0.9, "high": 0.5}}}, "'space.train.sparsity': needs low < high"),
+    ({"space": {"input.precision": {"choices": ["ap_fixed<4>"]}}}, "'space.input.precision' = 'ap_fixed<4>'"),
+    ({"references": {"tutorial": {"train.sparsity": 1.5}}}, "'references.tutorial'"),
+    ({"pick": {"tolerance": -1}}, "'pick.tolerance' must be a number >= 0"),
+])  # fmt: skip
+def test_bad_scan_file(tmp_path, monkeypatch, capsys, change, needle):
+    model = fresh(tmp_path, monkeypatch)
+    write_scan(model, SCAN | change)
+    before = outputs(tmp_path)
+    assert_clean_failure(capsys, tmp_path, before, run_cli("scan", "models/tiny"), "scan.yml", needle)
+
+
+def test_scan_without_scan_file_or_trials(tmp_path, monkeypatch, capsys):
+    fresh(tmp_path, monkeypatch)
+    before = outputs(tmp_path)
+    assert_clean_failure(capsys, tmp_path, before, run_cli("scan", "models/tiny"), "scan.yml", "write scan.yml")
+    assert_clean_failure(capsys, tmp_path, before, run_cli("scan", "models/tiny", "--pick"), "scan.yml")
+
+
+def test_scan_of_changed_spec_is_refused(tmp_path, monkeypatch, capsys):
+    model = fresh(tmp_path, monkeypatch)
+    write_scan(model)
+    (model / "scan").mkdir()
+    (model / "scan" / "scan.json").write_text(json.dumps({"runs": [], "identity": {"spec_sha256": "0", "scan_sha256": "0"}}))
+    before = outputs(tmp_path)
+    assert_clean_failure(capsys, tmp_path, before, run_cli("scan", "models/tiny"), "recorded for another spec.yml or scan.yml",
+                         "move")
+    assert_clean_failure(capsys, tmp_path, before, run_cli("scan", "models/tiny", "--pick"), "no complete trial")
+
+
+def test_scan_with_unreachable_scheduler(tmp_path, monkeypatch, capsys):
+    model = fresh(tmp_path, monkeypatch)
+    write_scan(model)
+    before = outputs(tmp_path)
+    assert_clean_failure(capsys, tmp_path, before, run_cli("scan", "models/tiny", "--scheduler", "tcp://127.0.0.1:9"),
+                         "cannot reach the Dask scheduler at tcp://127.0.0.1:9")
