@@ -29,13 +29,14 @@ $(STAMP): pyproject.toml requirements.lock
 synth: setup
 	$(BIN)/trigger synth $(SPECS)
 
-## test: the pytest suite (CI runs this)
+## test: the pytest suite (CI runs this), on every core (pytest-xdist; tests sharing a module fixture stay on one worker)
+PYTEST := $(BIN)/python -m pytest -n auto --dist loadgroup
 test: setup
-	$(BIN)/python -m pytest
+	$(PYTEST)
 
 ## test-fast: the suite without the tests marked slow (end-to-end runs of shipped and tiny models); < 3 min
 test-fast: setup
-	$(BIN)/python -m pytest -m "not slow"
+	$(PYTEST) -m "not slow"
 
 ## data: the datasets of every spec + the full ttbar and anomaly samples (cached under data/; the anomaly one alone ~3 h on 2 cores)
 data: setup
