@@ -29,8 +29,8 @@ $(STAMP): pyproject.toml requirements.lock
 synth: setup
 	$(BIN)/trigger synth $(SPECS)
 
-## test: the pytest suite (CI runs this), on every core (pytest-xdist; tests sharing a module fixture stay on one worker)
-PYTEST := $(BIN)/python -m pytest -n auto --dist loadgroup
+## test: the pytest suite (CI runs this), on every core (pytest-xdist; a module's tests, or one shipped model's, share a worker)
+PYTEST := $(BIN)/python -m pytest -n auto --dist loadscope
 test: setup
 	$(PYTEST)
 
@@ -65,9 +65,13 @@ rtl: synth
 bench: synth
 	$(BIN)/trigger bench $(MODELS)
 
-## scan: design-space scan and pick of every model with a scan.yml (models/<name>/scan/; hours on 2 cores; resumable)
+## scan: design-space scan of every model with a scan.yml (models/<name>/scan/; hours on 2 cores; resumable), then its
+## pick (scan/pick/spec.yml) verified by the full flow: train, synth (0 LSB on the test split), rtl (yosys, source rtl)
 scan: data
-	@for model in $(SCANS); do $(BIN)/trigger scan $$model && $(BIN)/trigger scan $$model --pick || exit 1; done
+	@for model in $(SCANS); do \
+	  $(BIN)/trigger scan $$model && $(BIN)/trigger scan $$model --pick && \
+	  $(BIN)/trigger train models/$$model/scan/pick && $(BIN)/trigger synth models/$$model/scan/pick && \
+	  $(BIN)/trigger rtl models/$$model/scan/pick || exit 1; done
 
 ## clean: remove generated HLS projects and caches (keeps data/ and .venv)
 clean:

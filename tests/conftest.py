@@ -161,3 +161,20 @@ def run_cli_in(root: Path, *args: str) -> None:
 
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+def pytest_xdist_make_scheduler(config, log):
+    """`make test` runs on every core (`-n auto --dist loadscope`): a module's tests share one worker, so a module
+    fixture is built once; test_shipped_model is split by shipped model, each synthesised once on its worker."""
+    if config.getvalue("dist") != "loadscope":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class ByModuleAndShippedModel(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            module, _, test = nodeid.partition("::")
+            if module.endswith("test_shipped_model.py") and "[" in test:
+                return module + test[test.index("["):]
+            return module
+
+    return ByModuleAndShippedModel(config, log)
+

@@ -13,7 +13,7 @@ import yaml
 from conftest import run_cli, run_with_firmware_headers
 from trigger.rootio import write_tree
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("test_autoencoders")]  # trains and synthesises three models
+pytestmark = pytest.mark.slow  # trains and synthesises three models
 
 PROCESSES = ["bkgA", "bkgB", "sigA", "sigB"]
 

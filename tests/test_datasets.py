@@ -19,8 +19,6 @@ from trigger.generators.card import load_by_process, merged
 from trigger.rootio import open_root
 from trigger.spec import CollectionSpec, feature_names
 
-pytestmark = pytest.mark.xdist_group("test_datasets")  # its module fixture is built once, on one xdist worker
-
 TTBAR = TtbarGenerator(events=120, chunk_events=60, workers=2)
 ANOMALY = AnomalyGenerator(events=80, signal_events=40, process_events={"hpm": 12}, chunk_events=80, workers=2)
 

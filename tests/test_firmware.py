@@ -10,8 +10,6 @@ from trigger.tasks import task_of
 
 from conftest import tiny_spec
 
-pytestmark = pytest.mark.xdist_group("test_firmware")  # its module fixture is built once, on one xdist worker
-
 
 @pytest.fixture(scope="module")
 def model():

@@ -9,8 +9,6 @@ from trigger.generators.card import load_by_process
 from trigger.generators.jets import FEATURES, KINEMATICS
 from trigger.rootio import read_metadata
 
-pytestmark = pytest.mark.xdist_group("test_jet_generator")  # its module fixture is built once, on one xdist worker
-
 CFG = JetGenerator(events=40, chunk_events=20, workers=2)
 
 

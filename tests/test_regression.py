@@ -12,7 +12,7 @@ import yaml
 from conftest import run_cli, run_with_firmware_headers
 from trigger.tasks import regression
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("test_regression")]  # trains and synthesises a regressor
+pytestmark = pytest.mark.slow  # trains and synthesises a regressor
 
 TOY_INPUTS = [f"{p}_{c}" for p in ("b", "lep") for c in ("px", "py", "pz", "e")] + ["met_px", "met_py"]
 

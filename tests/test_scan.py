@@ -36,10 +36,12 @@ def records(model: Path) -> dict[str, bytes]:
 
 
 def start_scan(root: Path) -> subprocess.Popen:
+    """`trigger scan` as a user starts it: Ctrl-C must interrupt it even where the test runner ignores SIGINT
+    (an xdist worker does, and a child inherits that)."""
     env = os.environ | {"TRIGGER_HLS_PROJECTS": str(root / "hls_projects")}
-    trigger = Path(sys.executable).parent / "trigger"
-    return subprocess.Popen([str(trigger), "scan", "models/tiny", "--workers", "2"], cwd=root, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen([sys.executable, "-m", "trigger.cli", "scan", "models/tiny", "--workers", "2"], cwd=root,
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
 
 
 @pytest.mark.slow

@@ -17,7 +17,7 @@ pytestmark = pytest.mark.slow  # re-runs every shipped model end to end
 
 
 
-@pytest.fixture(scope="module", params=[pytest.param(n, marks=pytest.mark.xdist_group(n)) for n in SHIPPED])
+@pytest.fixture(scope="module", params=SHIPPED)
 def shipped(request, tmp_path_factory):
     """Re-run the full harness on a copy of a shipped model (the repo's files stay untouched)."""
     name = request.param
