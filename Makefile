@@ -38,7 +38,7 @@ test: setup
 test-fast: setup
 	$(PYTEST) -m "not slow"
 
-## data: the datasets of every spec + the full ttbar and anomaly samples (cached under data/; the anomaly one alone ~3 h on 2 cores)
+## data: the datasets of every spec + the full ttbar and anomaly samples (cached under data/; the anomaly one alone ~1.5 h on 2 cores)
 data: setup
 	$(BIN)/trigger data spec $(SPECS)
 	$(BIN)/trigger data ttbar

@@ -78,3 +78,12 @@ def test_readme_summary_table_is_the_committed_metrics():
     expected = table([metrics(name) for name in sorted(SHIPPED)])
     assert readme_block(REPO / "README.md") == code_block(expected)
 
+
+
+def test_readme_anomaly_table_is_the_committed_trainings():
+    """The anomaly-vs-cut-baselines table in the README is generated from the committed trainings and twins."""
+    from trigger.report import anomaly_table
+
+    models = [REPO / "models" / name for name in sorted(SHIPPED) if metrics(name)["task"] == "anomaly"]
+    assert models and all(anomaly_table.measured_on_halves(m) for m in models), "retrain: threshold and rate on one half"
+    assert readme_block(REPO / "README.md", "anomaly") == anomaly_table.markdown(models) + "\n"

@@ -104,3 +104,16 @@ def test_spec_roundtrip_through_yaml(tmp_path):
     model = make_project(tmp_path)
     spec = load_spec(model)
     assert spec_from_dict(yaml.safe_load(yaml.safe_dump(spec.to_dict()))).to_dict() == spec.to_dict()
+
+
+@pytest.mark.parametrize("latent, expected", [({}, "quantized_bits(8,2,0,alpha=1)"),
+                                              ({"latent_bits": 8, "latent_integer": 0}, "quantized_bits(8,0,0,alpha=1)")])
+def test_vae_mu_has_its_own_type(latent, expected):
+    """model.latent_bits/latent_integer set mu's type (a vae's mu is small: the hidden layers' type would round it to 0)."""
+    from trigger.models import build_model
+
+    from trigger.spec import ModelSpec
+
+    m = ModelSpec(kind="vae", hidden=[4], latent=2, activation_bits=8, activation_integer=2, **latent)
+    model = build_model(m, "ap_fixed<16,6>", 5, 5, quantized=True)
+    assert str(model.get_layer("latent_q").quantizer) == expected

@@ -33,7 +33,8 @@ def build_model(m: ModelSpec, input_precision: str, n_in: int, n_out: int, quant
     - mlp: a classifier's logits, or a regressor's outputs rounded (saturating) into
       `output_precision`, the firmware output type;
     - autoencoder: latent -> decoder (m.decoder or the encoder mirrored) -> reconstruction.
-      Quantized: the latent is a signed ap_fixed<activation_bits, activation_integer+1>, and the
+      Quantized: the latent is a signed ap_fixed<latent_bits, latent_integer+1> (default: the
+      activations' bits and integer bits), and the
       reconstruction is rounded into the input type so that input - reconstruction is exact.
     - vae: the encoder has two heads, mu (`latent`, quantized as an autoencoder's latent: the only
       head that goes on chip) and h = log(sigma) (`log_sigma`, training only). The decoder reads
@@ -51,7 +52,9 @@ def build_model(m: ModelSpec, input_precision: str, n_in: int, n_out: int, quant
         out_type = FixedType.parse(output_precision)
         out = activation("outputs_q", kind="bits", bits=out_type.width, integer=out_type.integer - 1)(dense(n_out, "outputs")(x))
         return keras.Model(inputs, out, name=f"{flavour}_regressor")
-    z = activation("latent_q", kind="bits")(dense(m.latent, "latent")(x))
+    latent_bits = m.activation_bits if m.latent_bits is None else m.latent_bits
+    latent_integer = m.activation_integer if m.latent_integer is None else m.latent_integer
+    z = activation("latent_q", kind="bits", bits=latent_bits, integer=latent_integer)(dense(m.latent, "latent")(x))
     if m.kind == "vae":
         mu, log_sigma = z, dense(m.latent, "log_sigma")(x)
         noisy = keras.layers.GaussianNoise(1.0, name="noisy")(log_sigma)

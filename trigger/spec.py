@@ -93,6 +93,10 @@ class ModelSpec:
     bias_integer: int = 0
     activation_bits: int = 6
     activation_integer: int = 0
+    # autoencoder/vae: the latent's (a vae's mu) own signed fixed-point type; default the activations'. A vae's mu
+    # is small (the KL term pulls it to 0), so it needs a finer LSB than the hidden layers or mu2 is mostly 0.
+    latent_bits: int | None = None
+    latent_integer: int | None = None
 
 
 @dataclass

@@ -8,6 +8,7 @@ computes, so it has no core of its own here.
 """
 
 import json
+import math
 from pathlib import Path
 
 from trigger.errors import TriggerError
@@ -31,7 +32,10 @@ def measured_on_halves(model_dir: Path) -> bool:
 
 
 def _tpr(entry: dict) -> str:
-    return f"{entry['tpr']:.3f} ± {entry['tpr_err']:.3f}"
+    """Three decimals, or as many as the error's first digit needs (a TPR of 0.0022 ± 0.0007 is not 0.002 ± 0.001)."""
+    err = entry["tpr_err"]
+    decimals = max(3, -math.floor(math.log10(err))) if err > 0 else 3
+    return f"{entry['tpr']:.{decimals}f} ± {err:.{decimals}f}"
 
 
 def _rtl(metrics: dict, name: str) -> str:
