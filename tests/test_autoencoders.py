@@ -218,8 +218,37 @@ def test_background_rates_from_the_emulator_equal_the_csim(synthesised, tmp_path
     assert not next(p for p in report["operating_points"] if p["fpr"] == 1e-6)["measurable"]
     assert (synthesised / "models/tinyae/plots/background_rate.png").is_file()
 
+    # the float reference through the same events: its pass counts paired with the firmware's, per signal
+    floats = trained.task.float_reference(trained, x).ravel()
+    t_float = report["shipped_float_threshold"]["value"]
+    for k, proc in (("sigA", 2), ("sigB", 3)):
+        fired, fired_float = csim[columns["proc"] == proc] > shipped["value"], floats[columns["proc"] == proc] > t_float
+        paired = report["float_vs_firmware_at_shipped"][k]
+        assert (paired["pass_reference"], paired["pass_other"]) == (fired_float.sum(), fired.sum())
+        assert (paired["only_reference"], paired["only_other"]) == ((fired_float & ~fired).sum(), (fired & ~fired_float).sum())
+    # each trigger at the target rate: threshold from one half of the background, rate measured on the other
+    at = report["at_target_rate"]["triggers"]["firmware"]
+    even, odd = np.flatnonzero(background)[0::2], np.flatnonzero(background)[1::2]
+    w_all = np.asarray(columns["w"], np.float64)
+    assert at["value"] == rates.threshold_for(csim[even], w_all[even], 0.05)
+    assert at["fpr"] == rates.fpr_at(csim[odd], w_all[odd], at["value"])[0]
+
+    # a selected stream under its own name: only the events passing the selection, the default report untouched
+    assert run_cli("rates", "tinyae", "--files", str(big), "--selection", "f1 > 0", "--name", "f1pos") == 0
+    stream = load(synthesised, "tinyae", "background_rates_f1pos.json")
+    assert stream["selection"] == "f1 > 0" and stream["background_events"] == int((background & (columns["f1"] > 0)).sum())
+    assert load(synthesised, "tinyae", "background_rates.json") == report
+    assert (synthesised / "models/tinyae/plots/background_rate_f1pos.png").is_file()
+
 
 def test_background_rates_need_an_anomaly_model(synthesised, monkeypatch, capsys):
     monkeypatch.chdir(synthesised)
     assert run_cli("rates", "tinycomp") == 2
     assert capsys.readouterr().err.strip() == "error: tinycomp: background rates are for anomaly models (this one is compression)"
+
+
+def test_background_rates_name_must_fit_a_file_name(synthesised, monkeypatch, capsys):
+    monkeypatch.chdir(synthesised)
+    assert run_cli("rates", "tinyae", "--name", "../x") == 2
+    assert capsys.readouterr().err.strip() == ("error: --name '../x': use letters, digits, '_' or '-' (it becomes part "
+                                               "of a file name)")

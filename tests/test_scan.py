@@ -113,6 +113,38 @@ def test_scan_killed_resumed_fronts_and_pick(tmp_path):
     assert load_records(load_spec(model / "spec.yml"))[0] == trials
 
 
+@pytest.mark.slow
+def test_scan_repeated_design_is_not_run_again(tmp_path):
+    """NSGA-II may ask a design twice (here every ask is the same: one knob, one choice): the repeat, in the same
+    round or a later one, is recorded as the earlier trial and does not run."""
+    model = make_project(tmp_path)
+    write_scan(model, {"trials": 3, "population": 2, "seed": 0, "fixed": SCAN["fixed"],
+                       "space": {"model.weight_bits": {"choices": [4]}}})
+    run_cli_in(tmp_path, "scan", "models/tiny", "--workers", "2")
+    trials = {k: json.loads(v) for k, v in records(model).items()}
+    assert sorted(trials) == [f"trials/t{i:04d}.json" for i in range(3)]
+    first = trials["trials/t0000.json"]
+    assert first["state"] == "complete" and "same_as" not in first
+    for label in ("t0001", "t0002"):  # t0001 repeats within the first round, t0002 in the second
+        repeat = trials[f"trials/{label}.json"]
+        assert repeat == first | {"trial": label, "same_as": "t0000"}
+    assert sum(r["trials_run"] for r in json.loads((model / "scan" / "scan.json").read_text())["runs"]) == 1
+
+
+def test_pick_floor_excludes_designs_below_the_goal():
+    """pick.floor: the tolerance rule runs only over designs that reach the floor (here an R²-like metric)."""
+    from trigger.scan import front
+
+    def trial(name, value, lut):
+        return {"trial": name, "state": "complete", "metric": {"value": value, "higher_is_better": True},
+                "cost": {"lut": {"value": lut}, "latency_ns": {"value": 50}}}
+
+    every = [trial("big", 0.972, 27000), trial("small", 0.968, 17000)]
+    assert front.pick(every, None, 0.005)["trial"] == "small"
+    assert front.pick(every, None, 0.005, floor=0.97)["trial"] == "big"
+    assert front.pick(every, None, 0.005, floor=0.98) is None
+
+
 @pytest.mark.parametrize("change, needle", [
     ({"trails": 4}, "unknown key 'trails'"),
     ({"sampler": "grid"}, "'sampler' must be one of"),
@@ -121,6 +153,8 @@ def test_scan_killed_resumed_fronts_and_pick(tmp_path):
     ({"space": {"input.precision": {"choices": ["ap_fixed<4>"]}}}, "'space.input.precision' = 'ap_fixed<4>'"),
     ({"references": {"tutorial": {"train.sparsity": 1.5}}}, "'references.tutorial'"),
     ({"pick": {"tolerance": -1}}, "'pick.tolerance' must be a number >= 0"),
+    ({"pick": {"floor": "high"}}, "'pick.floor' must be a number"),
+    ({"pick": {"flor": 0.9}}, "unknown key 'pick.flor' (allowed: floor, tolerance)"),
 ])  # fmt: skip
 def test_bad_scan_file(tmp_path, monkeypatch, capsys, change, needle):
     model = fresh(tmp_path, monkeypatch)

@@ -176,9 +176,11 @@ def cmd_rates(args) -> int:
 
     for trained in [_trained(m) for m in args.models]:
         print(f"== {trained.spec.name}")
-        report = background_rates.run(trained, [Path(f) for f in args.files] if args.files else None, args.csim_events)
+        files = [Path(f) for f in args.files] if args.files else None
+        report = background_rates.run(trained, files, args.csim_events, args.selection, args.name or "")
         print(background_rates.describe(report))
-        print(f"  -> {trained.spec.model_dir / background_rates.REPORT}")
+        stem = background_rates.REPORT_STEM + (f"_{args.name}" if args.name else "")
+        print(f"  -> {trained.spec.model_dir / stem}.json")
     return 0
 
 
@@ -229,6 +231,8 @@ def cmd_summary(args) -> int:
         anomaly.remove(stale)
     if anomaly:
         blocks["anomaly"] = anomaly_table.markdown(anomaly) + "\n"
+        if samples := anomaly_table.samples_markdown(anomaly):
+            blocks["anomaly-samples"] = samples + "\n"
     if args.readme:
         summary.update_readme(Path(args.readme), blocks)
         print(f"{' and '.join(blocks)} block(s) of {args.readme} rewritten")
@@ -324,6 +328,9 @@ def _parser() -> argparse.ArgumentParser:
     p = _verb(sub, cmd_rates)
     p.add_argument("--files", nargs="+", help="ROOT files with the spec's tree and branches (default: the held-out test split)")
     p.add_argument("--csim-events", type=int, default=2000, help="events cross-checked against the csim first (default 2000)")
+    p.add_argument("--selection", help="only events passing this expression (data-key syntax, with data.selection), e.g. "
+                                       "the lepton-only stream: 'any(Electron_pt > 23) or any(Muon_pt > 23)'")
+    p.add_argument("--name", help="label of this sample: writes background_rates_<name>.json (default: background_rates.json)")
     _verb(sub, cmd_bench).add_argument("--events", type=int, default=60000,
                                        help="events per model (the test sample, repeated; default 60000)")
     _verb(sub, cmd_check)

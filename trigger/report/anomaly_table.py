@@ -77,3 +77,61 @@ def markdown(model_dirs: list[Path]) -> str:
                  f"TPRs are measured on the other half; anomaly rows = the firmware score (bit-exact with csim); "
                  f"latency/LUT/DSP from the RTL twin (source rtl); cut rows: trigger/tasks/baselines.py.")
     return "\n".join(lines)
+
+
+SAMPLES_GLOB = "background_rates_*.json"  # named samples of `trigger rates --name` (independent, streams)
+
+
+def _samples(model_dirs: list[Path]) -> dict[str, list[tuple[str, dict]]]:
+    """{sample name: [(model, report)]} over every named `trigger rates` report of the models."""
+    out: dict[str, list[tuple[str, dict]]] = {}
+    for d in model_dirs:
+        for path in sorted(d.glob(SAMPLES_GLOB)):
+            out.setdefault(path.stem.removeprefix("background_rates_"), []).append((d.name, json.loads(path.read_text())))
+    return out
+
+
+def _change(c: dict) -> str:
+    counts = f"{c['pass_reference']}→{c['pass_other']}"
+    if c["relative_change"] is None:
+        return f"- ({counts})"
+    return f"{100 * c['relative_change']:+.1f}% ± {100 * c['relative_change_err']:.1f}% ({counts})"
+
+
+def samples_markdown(model_dirs: list[Path]) -> str:
+    """Each named sample (`trigger rates --name`): every trigger at the target rate on that sample (threshold from one
+    half of its background, rate on the other), then the shipped bits there and the paired float -> firmware change."""
+    samples = _samples(model_dirs)
+    if not samples:
+        return ""
+    first = next(iter(samples.values()))[0][1]
+    signals = list(first["signal_events"])
+    header = ["sample", "trigger", *signals, "mean TPR", "rate [kHz]"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for sample, reports in samples.items():
+        triggers = [(model, r["at_target_rate"]["triggers"]["firmware"]) for model, r in reports]
+        triggers += [(f"cut: {t['cut']}", t) for t in reports[0][1]["at_target_rate"]["triggers"].values() if "cut" in t]
+        for name, t in triggers:
+            mean = sum(t["tpr"][s]["tpr"] for s in signals) / len(signals)
+            lines.append(f"| {sample} | {name} | " + " | ".join(_tpr(t["tpr"][s]) for s in signals)
+                         + f" | {mean:.3f} | {t['rate_khz']:.1f} ± {t['rate_khz_err']:.1f} |")
+    lines += ["", "| sample | model | shipped bit [kHz] | " + " | ".join(f"float → firmware, {s}" for s in signals) + " |",
+              "|" + "---|" * (3 + len(signals))]
+    for sample, reports in samples.items():
+        for model, r in reports:
+            s = r["shipped_threshold"]
+            lines.append(f"| {sample} | {model} | {s['rate_khz']:.1f} ± {s['rate_khz_err']:.1f} | "
+                         + " | ".join(_change(r["float_vs_firmware_at_shipped"][k]) for k in signals) + " |")
+    lines.append("")
+    for sample, reports in samples.items():
+        r = reports[0][1]
+        mixture = ", ".join(f"{k} {v:.3f}" for k, v in r["background_mixture"].items())
+        lines.append(f"- {sample}: {r['sample']}" + (f", selection `{r['selection']}`" if r["selection"] else "")
+                     + f"; {r['background_events']} background events (N_eff {r['background_effective_events']:.0f}), "
+                     f"weighted mixture {mixture}; signal events " + ", ".join(f"{k} {v}" for k, v in r["signal_events"].items()))
+    lines.append("")
+    lines.append("Top table: each trigger at the target rate of that sample, its threshold set on one half of the sample's "
+                 "background and the rate measured on the other. Bottom table: the shipped trigger bits (thresholds from "
+                 "training) on the sample, and the paired change in signal events passing from the float model (at its "
+                 "own shipped threshold) to the firmware: % ± McNemar error (pass counts float→firmware).")
+    return "\n".join(lines)

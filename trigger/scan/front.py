@@ -37,10 +37,18 @@ def within_budget(record: dict, limits: dict | None) -> bool:
     return all(limits.get(k) is None or cost(record, k) <= limits[k] for k in COST_KEYS if k in record["cost"])
 
 
-def pick(records: list[dict], limits: dict | None, tolerance: float) -> dict | None:
-    """The fewest LUTs among the trials within budget whose metric is within `tolerance` of the best metric on
-    the LUT front (ties: lower latency, then the earlier trial); None when no trial is within budget."""
-    eligible = [r for r in complete(records) if within_budget(r, limits)]
+def reaches(record: dict, floor: float | None) -> bool:
+    """The metric is at the floor or better (in the metric's own direction)."""
+    if floor is None:
+        return True
+    metric = record["metric"]
+    return metric["value"] >= floor if metric["higher_is_better"] else metric["value"] <= floor
+
+
+def pick(records: list[dict], limits: dict | None, tolerance: float, floor: float | None = None) -> dict | None:
+    """The fewest LUTs among the trials within budget (and reaching `floor`) whose metric is within `tolerance` of
+    the best metric on the LUT front (ties: lower latency, then the earlier trial); None when no trial qualifies."""
+    eligible = [r for r in complete(records) if within_budget(r, limits) and reaches(r, floor)]
     if not eligible:
         return None
     best = max(_score(r) for r in pareto(eligible))

@@ -9,6 +9,8 @@
   killed scan resumes where it stopped: none is lost, none runs twice. A changed spec or
   scan.yml is a different scan, refused until scan/ is moved away.
 - A failing trial is a record with its one-line reason; the scan goes on.
+- A design the sampler asks again (NSGA-II's mutations can repeat one) is not run again: its
+  record is the earlier trial's, marked `same_as` (training is seeded, so it would be identical).
 """
 
 import hashlib
@@ -93,7 +95,7 @@ def scan(spec: Spec, trials: int | None = None, workers: int | None = None, sche
         nonlocal ran
         write_json(out / where / f"{r['trial']}.json", r)
         (references if where == "references" else done)[r["trial"]] = r
-        ran += 1
+        ran += "same_as" not in r  # a repeated design costs nothing: trials per hour count only what ran
         bar.update(1)
         best = front.running_best(list(done.values()), limits)
         if best is not None:
@@ -112,13 +114,20 @@ def scan(spec: Spec, trials: int | None = None, workers: int | None = None, sche
             number = 0
             while number < total:
                 batch = [study.ask(distributions) for _ in range(min(config.population, total - number))]
-                jobs = []
+                jobs, repeats = [], {}
                 for t in batch:
                     label, params = f"t{t.number:04d}", {k.key: k.value(t.params[k.key]) for k in config.space}
                     if label in done and done[label]["params"] != params:
                         raise TriggerError(f"{out / 'trials' / label}.json: recorded with {done[label]['params']}, the "
                                            f"sampler now asks {params}; move {out} away to start a new scan")
-                    if label not in done:
+                    if label in done:
+                        continue
+                    # the sampler may ask a design it has already had: training is seeded, so it is the same trial
+                    earlier = next((r["trial"] for r in done.values() if r["params"] == params and "same_as" not in r),
+                                   next((j[0] for j in jobs if j[1] == params), None))
+                    if earlier is not None:
+                        repeats[label] = earlier
+                    else:
                         jobs.append((label, params, "trials"))
                 jobs += [(name, overrides, "references") for name, overrides in pending_refs]
                 pending_refs = []
@@ -128,6 +137,8 @@ def scan(spec: Spec, trials: int | None = None, workers: int | None = None, sche
                 for future in as_completed(futures):
                     label, params, where = futures[future]
                     record(future.result() | {"params": params}, where)
+                for label, earlier in repeats.items():
+                    record(done[earlier] | {"trial": label, "same_as": earlier}, "trials")
                 for t in batch:
                     r = done[f"t{t.number:04d}"]
                     if r["state"] == "complete":
@@ -177,7 +188,9 @@ def write_report(spec: Spec, config: ScanConfig, limits: dict | None, chosen: di
 
 
 def _rule(config: ScanConfig) -> str:
-    return f"the fewest LUTs within budget whose validation metric is within {config.tolerance:g} of the best on the front"
+    floor = "" if config.floor is None else f" and reaches {config.floor:g}"
+    return (f"the fewest LUTs within budget whose validation metric is within {config.tolerance:g} of the best on the "
+            f"front{floor}")
 
 
 def pick(spec: Spec, log=print) -> Path:
@@ -186,9 +199,10 @@ def pick(spec: Spec, log=print) -> Path:
     config = load_scan(spec)
     limits = load_budget(spec.model_dir / "budget.yml", task_of(spec).drop_names)
     records, references = load_records(spec)
-    chosen = front.pick(records + references, limits, config.tolerance)  # a reference may still be the best
+    chosen = front.pick(records + references, limits, config.tolerance, config.floor)  # a reference may be the best
     if chosen is None:
-        raise TriggerError(f"{scan_dir(spec)}: no complete trial within {spec.model_dir / 'budget.yml'}; run more "
+        floor = "" if config.floor is None else f" reaching pick.floor {config.floor:g}"
+        raise TriggerError(f"{scan_dir(spec)}: no complete trial within {spec.model_dir / 'budget.yml'}{floor}; run more "
                            f"trials (`trigger scan {spec.name} --trials N`) or widen scan.yml")
     target = scan_dir(spec) / "pick"
     raw = rebase_files(apply(read_yaml(spec.path), config.fixed | chosen["params"]), spec.model_dir, target)

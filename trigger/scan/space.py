@@ -15,6 +15,7 @@
       tutorial: {model.weight_bits: 6, train.sparsity: 0.75}
     pick:
       tolerance: 0.003         # --pick: the fewest LUTs within this of the best metric on the front, within budget
+      floor: 0.97              # optional: and reaching this metric (a physics goal the tolerance alone could miss)
 
 Rounds are synchronous, so the same scan.yml, spec and seed ask the same trials in the same order on any
 number of workers, and a resumed scan asks exactly what the killed one would have.
@@ -80,11 +81,15 @@ class ScanConfig:
     fixed: dict[str, Any] = field(default_factory=dict)
     references: dict[str, dict[str, Any]] = field(default_factory=dict)
     tolerance: float = 0.0
+    floor: float | None = None  # the validation metric a pick must reach (>= it, or <= for a lower-is-better metric)
 
     @property
     def fingerprint(self) -> str:
-        """What the trials depend on besides the spec: a changed scan.yml is a different scan."""
-        return hashlib.sha256(self.path.read_bytes()).hexdigest()
+        """What the trials depend on besides the spec: a changed scan.yml is a different scan, except for its `pick`
+        rule (and comments), which only chooses among the recorded trials."""
+        raw = dict(read_yaml(self.path) or {})
+        raw.pop("pick", None)
+        return hashlib.sha256(json.dumps(raw, sort_keys=True).encode()).hexdigest()
 
 
 def _encode(choice):
@@ -114,12 +119,15 @@ def load_scan(spec: Spec) -> ScanConfig:
         if not isinstance(overrides, dict):
             raise TriggerError(f"{path}: 'references.{name}' must be a mapping of spec key: value")
     pick = _mapping(raw, path, "pick")
-    if set(pick) - {"tolerance"}:
-        raise TriggerError(f"{path}: unknown key 'pick.{sorted(set(pick) - {'tolerance'})[0]}' (allowed: tolerance)")
-    tolerance = pick.get("tolerance", 0.0)
+    if unknown := sorted(set(pick) - {"tolerance", "floor"}):
+        raise TriggerError(f"{path}: unknown key 'pick.{unknown[0]}' (allowed: floor, tolerance)")
+    tolerance, floor = pick.get("tolerance", 0.0), pick.get("floor")
     if not isinstance(tolerance, (int, float)) or isinstance(tolerance, bool) or tolerance < 0:
         raise TriggerError(f"{path}: 'pick.tolerance' must be a number >= 0, got {tolerance!r}")
-    config = ScanConfig(path, trials, sampler, population, seed, space, fixed, references, float(tolerance))
+    if floor is not None and (not isinstance(floor, (int, float)) or isinstance(floor, bool)):
+        raise TriggerError(f"{path}: 'pick.floor' must be a number (the metric a pick must reach), got {floor!r}")
+    config = ScanConfig(path, trials, sampler, population, seed, space, fixed, references, float(tolerance),
+                        None if floor is None else float(floor))
     _check_against_spec(config, spec)
     return config
 

@@ -78,6 +78,19 @@ def signal_report(bkg: np.ndarray, w_bkg: np.ndarray, signals: dict[str, np.ndar
     return out
 
 
+def paired_change(reference: np.ndarray, other: np.ndarray, t_reference: float, t_other: float) -> dict:
+    """The same signal events through two triggers (e.g. the float model and the firmware): pass counts, the events
+    only one of them keeps, and the relative TPR change other/reference - 1. Its error is McNemar's: only the
+    discordant events carry information, so sigma = sqrt(only_reference + only_other) / pass_reference."""
+    a, b = reference > t_reference, other > t_other
+    n_a, only_a, only_b = int(a.sum()), int((a & ~b).sum()), int((b & ~a).sum())
+    out = {"events": int(len(a)), "pass_reference": n_a, "pass_other": int(b.sum()), "only_reference": only_a,
+           "only_other": only_b, "relative_change": None, "relative_change_err": None}
+    if n_a:
+        out |= {"relative_change": (int(b.sum()) - n_a) / n_a, "relative_change_err": float(np.sqrt(only_a + only_b) / n_a)}
+    return out
+
+
 def split_scores(scores: np.ndarray, y: np.ndarray, w, classes: list[str], signals: list[str]):
     """(background scores, background weights, {signal: scores})."""
     scores = np.asarray(scores).reshape(-1)
