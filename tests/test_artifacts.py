@@ -87,3 +87,13 @@ def test_readme_anomaly_table_is_the_committed_trainings():
     models = [REPO / "models" / name for name in sorted(SHIPPED) if metrics(name)["task"] == "anomaly"]
     assert models and all(anomaly_table.measured_on_halves(m) for m in models), "retrain: threshold and rate on one half"
     assert readme_block(REPO / "README.md", "anomaly") == anomaly_table.markdown(models) + "\n"
+
+
+def test_readme_anomaly_samples_table_is_the_committed_rate_reports():
+    """The independent-sample and lepton-stream table is generated from the committed `trigger rates --name` reports."""
+    from trigger.report import anomaly_table
+
+    models = [REPO / "models" / name for name in sorted(SHIPPED) if metrics(name)["task"] == "anomaly"]
+    samples = anomaly_table.samples_markdown(models)
+    assert samples, "no committed models/<anomaly>/background_rates_<sample>.json"
+    assert readme_block(REPO / "README.md", "anomaly-samples") == samples + "\n"

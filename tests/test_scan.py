@@ -19,7 +19,7 @@ from test_bad_input import assert_clean_failure, fresh, outputs
 # seed 1 the sampler draws it twice in four trials) and the scan must go on.
 SCAN = {
     "trials": 4, "population": 2, "seed": 1,
-    "fixed": {"train.epochs": 3, "train.float_epochs": 3},
+    "fixed": {"train.epochs": 3}, "trials_only": {"train.float_epochs": 2},
     "space": {"model.weight_bits": {"choices": [4, 6]}, "train.sparsity": {"low": 0.3, "high": 0.7, "step": 0.1},
               "input.precision": {"choices": ["ap_fixed<16,6>", "ap_fixed<6,1>"]}},
     "references": {"shipped": {}},
@@ -109,6 +109,8 @@ def test_scan_killed_resumed_fronts_and_pick(tmp_path):
         for part in key.split("."):
             node = node[part]
         assert node == value, key
+    assert raw["train"]["float_epochs"] == 4, "trials_only settings stay out of the pick (the spec's own value)"
+    assert "trials_only" in (model / "scan" / "pick" / "spec.yml").read_text().split("\nname:")[0]
     assert f"**{chosen['trial']}**" in (model / "scan" / "front.md").read_text()
     assert load_records(load_spec(model / "spec.yml"))[0] == trials
 
@@ -118,7 +120,7 @@ def test_scan_repeated_design_is_not_run_again(tmp_path):
     """NSGA-II may ask a design twice (here every ask is the same: one knob, one choice): the repeat, in the same
     round or a later one, is recorded as the earlier trial and does not run."""
     model = make_project(tmp_path)
-    write_scan(model, {"trials": 3, "population": 2, "seed": 0, "fixed": SCAN["fixed"],
+    write_scan(model, {"trials": 3, "population": 2, "seed": 0, "fixed": SCAN["fixed"] | SCAN["trials_only"],
                        "space": {"model.weight_bits": {"choices": [4]}}})
     run_cli_in(tmp_path, "scan", "models/tiny", "--workers", "2")
     trials = {k: json.loads(v) for k, v in records(model).items()}

@@ -131,7 +131,7 @@ def scan(spec: Spec, trials: int | None = None, workers: int | None = None, sche
                         jobs.append((label, params, "trials"))
                 jobs += [(name, overrides, "references") for name, overrides in pending_refs]
                 pending_refs = []
-                futures = {client.submit(run_trial, base, label, config.fixed | params, workdir, pure=False,
+                futures = {client.submit(run_trial, base, label, config.trial_overrides | params, workdir, pure=False,
                                          key=f"{spec.name}-scan-{label}"): (label, params, where)
                            for label, params, where in jobs}
                 for future in as_completed(futures):
@@ -211,6 +211,8 @@ def pick(spec: Spec, log=print) -> Path:
               f"{chosen['metric']['value']:.4f} (validation), {c['lut']['value']} LUT and {c['latency_ns']['value']:g} ns "
               f"(estimate, da4ml).\n# Rule: {_rule(config)}.\n# Verify with trigger train, synth and rtl on this "
               f"folder; re-ship by copying it over {spec.path}.\n")
+    if config.trials_only:
+        header += f"# The trials also ran with {config.trials_only} (scan.yml trials_only), which is not written here.\n"
     write_text(target / "spec.yml", header + yaml.safe_dump(raw, sort_keys=False))
     if (spec.model_dir / "budget.yml").is_file():
         write_text(target / "budget.yml", (spec.model_dir / "budget.yml").read_text())

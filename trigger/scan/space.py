@@ -4,7 +4,9 @@
     sampler: nsga2             # or tpe (both Optuna's, seeded)
     population: 8              # trials asked per round; a round is told to the sampler in trial order
     seed: 0
-    fixed: {train.float_epochs: 10}          # overrides of every trial and reference (optional)
+    fixed: {train.epochs: 30}                # overrides of every trial and reference, kept in the pick (optional)
+    trials_only: {train.float_epochs: 1}     # overrides of the trials only, not written into the pick: settings
+                                             # that cannot change the metric or cost (the float reference's training)
     space:                                   # any spec key, dotted
       model.weight_bits: {choices: [4, 6, 8]}
       model.hidden: {choices: [[64, 32, 32], [32, 16, 16]]}
@@ -82,6 +84,12 @@ class ScanConfig:
     references: dict[str, dict[str, Any]] = field(default_factory=dict)
     tolerance: float = 0.0
     floor: float | None = None  # the validation metric a pick must reach (>= it, or <= for a lower-is-better metric)
+    trials_only: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def trial_overrides(self) -> dict[str, Any]:
+        """What every trial and reference runs with on top of its knobs."""
+        return self.fixed | self.trials_only
 
     @property
     def fingerprint(self) -> str:
@@ -102,7 +110,7 @@ def load_scan(spec: Spec) -> ScanConfig:
     raw = read_yaml(path, f"scan file (write {SCAN_FILE} next to the spec; see trigger/scan/space.py)") or {}
     if not isinstance(raw, dict):
         raise TriggerError(f"{path}: must be a mapping")
-    allowed = {"trials", "sampler", "population", "seed", "space", "fixed", "references", "pick"}
+    allowed = {"trials", "sampler", "population", "seed", "space", "fixed", "trials_only", "references", "pick"}
     if unknown := sorted(set(raw) - allowed):
         raise TriggerError(f"{path}: unknown key '{unknown[0]}' (allowed: {', '.join(sorted(allowed))})")
     trials, population, seed = (_count(raw, path, key, default) for key, default in
@@ -113,7 +121,7 @@ def load_scan(spec: Spec) -> ScanConfig:
     space = [_knob(path, key, value) for key, value in _mapping(raw, path, "space").items()]
     if not space:
         raise TriggerError(f"{path}: 'space' is empty; give at least one spec key with its choices or range")
-    fixed = _mapping(raw, path, "fixed")
+    fixed, trials_only = _mapping(raw, path, "fixed"), _mapping(raw, path, "trials_only")
     references = {str(k): v or {} for k, v in _mapping(raw, path, "references").items()}
     for name, overrides in references.items():
         if not isinstance(overrides, dict):
@@ -127,7 +135,7 @@ def load_scan(spec: Spec) -> ScanConfig:
     if floor is not None and (not isinstance(floor, (int, float)) or isinstance(floor, bool)):
         raise TriggerError(f"{path}: 'pick.floor' must be a number (the metric a pick must reach), got {floor!r}")
     config = ScanConfig(path, trials, sampler, population, seed, space, fixed, references, float(tolerance),
-                        None if floor is None else float(floor))
+                        None if floor is None else float(floor), trials_only)
     _check_against_spec(config, spec)
     return config
 
@@ -194,10 +202,11 @@ def _check_against_spec(config: ScanConfig, spec: Spec) -> None:
     base = read_yaml(spec.path)
     for knob in config.space:
         for value in knob.values():
-            _valid(apply(base, config.fixed | {knob.key: value}), config.path, f"space.{knob.key}", value)
+            _valid(apply(base, config.trial_overrides | {knob.key: value}), config.path, f"space.{knob.key}", value)
     _valid(apply(base, config.fixed), config.path, "fixed", config.fixed)
+    _valid(apply(base, config.trial_overrides), config.path, "trials_only", config.trials_only)
     for name, overrides in config.references.items():
-        _valid(apply(base, config.fixed | overrides), config.path, f"references.{name}", overrides)
+        _valid(apply(base, config.trial_overrides | overrides), config.path, f"references.{name}", overrides)
 
 
 def _valid(raw: dict, path: Path, where: str, value) -> None:
