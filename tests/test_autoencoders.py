@@ -226,6 +226,9 @@ def test_background_rates_from_the_emulator_equal_the_csim(synthesised, tmp_path
         paired = report["float_vs_firmware_at_shipped"][k]
         assert (paired["pass_reference"], paired["pass_other"]) == (fired_float.sum(), fired.sum())
         assert (paired["only_reference"], paired["only_other"]) == ((fired_float & ~fired).sum(), (fired & ~fired_float).sum())
+    # and at equal rate: the float threshold that gives the firmware bit's FPR on this sample
+    equal = report["float_vs_firmware_at_equal_rate"]
+    assert equal["fpr"] == shipped["fpr"] and equal["float_threshold"] == rates.threshold_for(floats[background], w, shipped["fpr"])
     # each trigger at the target rate: threshold from one half of the background, rate measured on the other
     at = report["at_target_rate"]["triggers"]["firmware"]
     even, odd = np.flatnonzero(background)[0::2], np.flatnonzero(background)[1::2]

@@ -80,6 +80,7 @@ def run(trained: Trained, files: list[Path] | None = None, csim_events: int = CS
         "shipped_float_threshold": _at(shipped_float, f_bkg, w, f_signals, khz),
         "float_vs_firmware_at_shipped": {k: rates.paired_change(f_signals[k], signals[k], shipped_float, shipped)
                                          for k in signals},
+        "float_vs_firmware_at_equal_rate": _equal_rate(shipped, bkg, f_bkg, w, signals, f_signals),
         "at_target_rate": _at_target(data, {"firmware": scores, "float": floats}, spec, khz),
         "operating_points": [_point(fpr, bkg, w, signals, n_eff, khz)
                              for fpr in sorted({target.false_positive_rate, *FPRS}, reverse=True)],
@@ -88,6 +89,17 @@ def run(trained: Trained, files: list[Path] | None = None, csim_events: int = CS
     write_json(spec.model_dir / f"{REPORT_STEM}{suffix}.json", report)
     _plot(spec.model_dir / "plots" / f"background_rate{suffix}.png", bkg, w, khz, shipped, spec.name, len(bkg))
     return report
+
+
+def _equal_rate(shipped: float, bkg, f_bkg, w, signals: dict, f_signals: dict) -> dict:
+    """The float model at the rate the shipped firmware bit has on this sample: its threshold is set on this sample's
+    background to the firmware's FPR there, so the paired signal counts compare efficiencies, not two rates. (A firmware
+    score takes discrete values and the two thresholds come from a coarse weighted tail, so at their shipped thresholds
+    the two triggers can fire on backgrounds that differ by more than the efficiency difference in question.)"""
+    fpr = rates.fpr_at(bkg, w, shipped)[0]
+    t_float = rates.threshold_for(f_bkg, w, fpr)
+    return {"fpr": fpr, "float_threshold": t_float, "float_fpr": rates.fpr_at(f_bkg, w, t_float)[0],
+            "signals": {k: rates.paired_change(f_signals[k], signals[k], t_float, shipped) for k in signals}}
 
 
 def _mixture(data, signal_names: list[str]) -> dict[str, float]:
@@ -157,6 +169,9 @@ def describe(report: dict) -> str:
              f"{f['rate_khz']:.3g} ± {f['rate_khz_err']:.2g} kHz"]
     lines += [f"    {k}: TPR {_pm(s['tpr'][k])} (float {_pm(f['tpr'][k])}); {_change(c)}"
               for k, c in report["float_vs_firmware_at_shipped"].items()]
+    equal = report["float_vs_firmware_at_equal_rate"]
+    lines.append(f"  float at the firmware's FPR here ({equal['fpr']:.3g}; float {equal['float_fpr']:.3g}):")
+    lines += [f"    {k}: {_change(c)}" for k, c in equal["signals"].items()]
     target = report["at_target_rate"]
     lines.append(f"  at {target['rate_khz']:g} kHz on this sample ({target['method']}):")
     for name, t in target["triggers"].items():
