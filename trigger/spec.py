@@ -108,6 +108,7 @@ class TrainSpec:
     pruning_start_epoch: int = 5
     pruning_end_epoch: int = 25
     float_epochs: int = 40
+    start_from_float: bool = False  # quantization-aware training starts from the trained float weights (fine-tuning)
 
 
 @dataclass

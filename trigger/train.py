@@ -58,7 +58,9 @@ def train(spec: Spec, progress: bool = True, log=print) -> tuple[Trained, str]:
     float_history = _fit(float_model, spec, task, x_train, y_train, x_val, y_val, event_weights,
                          spec.train.float_epochs, prune=False, progress=progress, label="float")
     seed_everything(spec.seed)
-    quantized, q_history = _train_quantized(spec, task, n_in, n_out, x_train, y_train, x_val, y_val, event_weights, progress)
+    start = float_model.get_weights() if spec.train.start_from_float else None
+    quantized, q_history = _train_quantized(spec, task, n_in, n_out, x_train, y_train, x_val, y_val, event_weights, progress,
+                                            start)
     models = {"quantized": quantized, "float": float_model}
 
     entries, summary = task.training_report(models, x_test, parts)
@@ -81,8 +83,11 @@ def train(spec: Spec, progress: bool = True, log=print) -> tuple[Trained, str]:
     return trained, summary
 
 
-def _train_quantized(spec: Spec, task: Task, n_in, n_out, x, y, xv, yv, weights, progress):
+def _train_quantized(spec: Spec, task: Task, n_in, n_out, x, y, xv, yv, weights, progress, start=None):
+    """QAT + pruning, from the builder's seeded initialisation or from `start` (the float model's weights)."""
     model = task.build(n_in, n_out, quantized=True)
+    if start is not None:
+        model.set_weights(start)
     steps = -(-len(x) // spec.train.batch_size)
     schedule = tfmot.sparsity.keras.PolynomialDecay(
         initial_sparsity=0.0,
