@@ -17,12 +17,15 @@ setup: $(STAMP)
 # Debian tools: g++ compiles the hls4ml C simulation; iverilog simulates and yosys synthesises
 # the RTL twin (trigger rtl). Installed when missing (root).
 APT_TOOLS := g++ iverilog yosys
-$(STAMP): pyproject.toml requirements.lock
+# HGQ2 goes into an overlay directory, not into the venv (requirements-hgq2.lock says why).
+$(STAMP): pyproject.toml requirements.lock requirements-hgq2.lock
 	@for tool in $(APT_TOOLS); do command -v $$tool >/dev/null || missing="$$missing $$tool"; done; \
 	 if [ -n "$$missing" ]; then apt-get update && apt-get install -y --no-install-recommends $$missing; fi
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip==26.3
 	$(BIN)/python -m pip install --quiet -c requirements.lock -e '.[test]'
+	rm -rf $(VENV)/hgq2
+	$(BIN)/python -m pip install --quiet --no-deps --target $(VENV)/hgq2 -r requirements-hgq2.lock
 	@touch $(STAMP)
 
 ## synth: HLS projects for every model under models/, csim checks, metrics.json, summary table
