@@ -2,7 +2,8 @@
 
 The facts issue 20 measured, kept true: in an HGQ2 process `keras` is Keras 3 and the hgq2 wheel's own
 `qkeras` shadows QKeras, and an HGQ2 model converts through the venv's hls4ml to a csim equal to the
-model at 0 LSB; in a trigger process QKeras 0.9.0 and tf_keras are untouched."""
+model at 0 LSB, whose fixed-point graph (emulator, RTL-twin trace) equals the csim too; in a trigger
+process QKeras 0.9.0 and tf_keras are untouched."""
 
 import json
 
@@ -22,11 +23,12 @@ keras.utils.set_random_seed(1)
 with QuantizerConfigScope(place="all", default_q_type="kbi", overflow_mode="SAT_SYM"), \\
         QuantizerConfigScope(place="datalane", default_q_type="kif", overflow_mode="WRAP"), \\
         LayerConfigScope(enable_ebops=True, beta0=1e-5):
-    inputs = keras.Input((8,))
-    model = keras.Model(inputs, QDense(3)(QDense(8, activation="relu")(inputs)))
-x = np.random.default_rng(0).normal(size=(500, 8)).astype(np.float32)
+    inputs = keras.Input((16,))
+    hidden = QDense(16, activation="relu")(QDense(32, activation="relu")(inputs))
+    model = keras.Model(inputs, QDense(5)(hidden))
+x = np.random.default_rng(0).normal(size=(3000, 16)).astype(np.float32)
 model.compile("adam", "mse")
-model.fit(x, x[:, :3], epochs=1, batch_size=100, verbose=0)
+model.fit(x, x[:, :5], epochs=2, batch_size=100, verbose=0)  # per-element bits differ: hls4ml keeps the quantizers
 
 import hls4ml
 config = hls4ml.utils.config_from_keras_model(model, granularity="name")
@@ -34,8 +36,17 @@ project = hls4ml.converters.convert_from_keras_model(model, hls_config=config, o
                                                      io_type="io_parallel")
 project.compile()
 csim, keras_out = project.predict(x), model.predict(x, verbose=0)
+
+from trigger.emulate import Emulator
+from trigger.firmware import from_hls
+from trigger.rtl.twin import trace
+
+graph = from_hls(project, "probe")
+emulated = Emulator(graph)(x)
 print(json.dumps({"keras": keras.__version__, "qkeras": qkeras.__file__,
-                  "exact": float(np.mean(np.all(csim == keras_out, axis=1))), "max_diff": float(np.abs(csim - keras_out).max())}))
+                  "exact": float(np.mean(np.all(csim == keras_out, axis=1))), "max_diff": float(np.abs(csim - keras_out).max()),
+                  "ops": sorted({s.op for s in graph.steps}), "emulator_exact": float(np.mean(np.all(emulated == csim, axis=1))),
+                  "twin_exact": float(np.mean(np.all(trace(graph, 3).predict(x) == emulated, axis=1)))}))
 """
 
 
@@ -46,6 +57,8 @@ def test_hgq2_process_converts_bit_exact_and_leaves_qkeras_alone(tmp_path):
     assert out["keras"].startswith("3.")
     assert out["qkeras"].startswith(str(OVERLAY)), "in the HGQ2 process, `qkeras` is the hgq2 wheel's"
     assert out["exact"] == 1.0 and out["max_diff"] == 0.0
+    # the toolkit's fixed-point graph reads HGQ2's per-element quantizers: emulator and RTL-twin trace equal the csim
+    assert "quantize" in out["ops"] and out["emulator_exact"] == 1.0 and out["twin_exact"] == 1.0
 
     import trigger.keras2  # noqa: F401  (this process: Keras 2)
     import qkeras

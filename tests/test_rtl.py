@@ -205,3 +205,23 @@ def test_products_off_the_accumulator_grid_truncate_like_hls4ml(tiny_project, tm
     assert np.array_equal(trace(graph, 3).predict(x), csim)
     exact = FirmwareProject.of(_trained(tiny_project), "Vitis", tmp_path / "exact").graph
     assert not np.array_equal(Emulator(exact)(x), csim)  # the truncation matters on this sample
+
+
+def test_heterogeneous_quantizer_in_emulator_and_twin_on_every_input():
+    """HGQ2's quantizer (hls4ml FixedPointQuantizer): each element to its own type, one element to 0; the emulator
+    against the per-element numpy cast, and the da4ml trace against the emulator, on every input value."""
+    from trigger.firmware import quantize_step
+    from trigger.fixed import cast
+    from trigger.rtl.twin import trace
+
+    src = FixedType(10, 4, True)
+    for rounding, overflow in (("RND", "SAT"), ("TRN", "WRAP"), ("TRN", "SAT_SYM")):
+        types = (FixedType(6, 2, True, rounding, overflow), FixedType(4, 1, False, rounding, overflow), None,
+                 FixedType(3, 3, True, rounding, overflow))
+        graph = annotate(Graph("q", [Step("x", "input", (), src, 4),
+                                     quantize_step("q", "x", FixedType(8, 4, True), types)]))
+        x = np.repeat(np.arange(-512, 512)[:, None] / 64.0, 4, axis=1)
+        expected = np.stack([np.zeros(len(x)) if t is None else cast(x[:, j], t) for j, t in enumerate(types)], axis=1)
+        emulated = Emulator(graph)(x)
+        assert np.array_equal(emulated, expected), (rounding, overflow)
+        assert np.array_equal(trace(graph, 3).predict(x), emulated), (rounding, overflow)

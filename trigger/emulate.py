@@ -65,6 +65,9 @@ class Emulator:
                 np.copyto(out, args[0])
             elif step.op == "subtract":
                 np.subtract(args[0], args[1], out=out)
+            elif step.op == "quantize":
+                for fmt, idx in step.meta["groups"]:
+                    out[:, idx] = 0.0 if fmt is None else cast(args[0][:, idx], fmt)
             else:  # multiply
                 np.multiply(args[0], args[1], out=out)
             cast(out, step.result, *step.known.needs(step.result), out=out)

@@ -25,6 +25,7 @@ def environment() -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k != "TF_USE_LEGACY_KERAS"}
     env["PYTHONPATH"] = os.pathsep.join([str(OVERLAY), *filter(None, [os.environ.get("PYTHONPATH")])])
     env["KERAS_BACKEND"] = "tensorflow"
+    env["TRIGGER_KERAS"] = "3"  # trigger/keras2.py: Keras 3 here, no tf_keras
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     env.setdefault("CUDA_VISIBLE_DEVICES", "")
     env.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")  # identical float results run to run, as in trigger/keras2.py

@@ -8,7 +8,10 @@ graph keeps every detail that decides a bit:
 - Dense as hls4ml's dense_latency does it: every product cast to accum_t, the bias cast to
   accum_t, the sum in accum_t (modular, so the order does not matter), then a cast to the
   result type;
-- weights and biases cast to weight_t / bias_t, as the C++ headers do.
+- weights and biases cast to weight_t / bias_t, as the C++ headers do;
+- HGQ2's heterogeneous quantizer (hls4ml's FixedPointQuantizer) as its generated C++ does it:
+  element j assigned to its own ap_(u)fixed<b_j, i_j, RND, SAT>, or 0 where b_j = 0, then to the
+  layer's result type.
 Anything else (another layer class, a saturating accumulator, an unsupported mode) is a
 one-line error naming the layer, never a silent approximation.
 """
@@ -50,7 +53,7 @@ class Span:
 
 @dataclass
 class Step:
-    """One layer: `op` in input | dense | relu | linear | subtract | multiply."""
+    """One layer: `op` in input | dense | relu | linear | subtract | multiply | quantize."""
 
     name: str
     op: str
@@ -94,6 +97,8 @@ class Graph:
             for array in (s.weight, s.bias):
                 if array is not None:
                     h.update(np.ascontiguousarray(array, np.float64).tobytes())
+            if s.op == "quantize":
+                h.update("|".join("0" if t is None else t.spelled for t in s.meta["element_types"]).encode())
         return h.hexdigest()
 
 
@@ -113,6 +118,8 @@ def from_hls(hls_model, name: str) -> Graph:
         size = int(np.prod(out.shape))
         if op == "dense":
             step = _dense(layer, known[inputs[0]], result, size)
+        elif op == "quantize":
+            step = _quantize(layer, known[inputs[0]], result)
         else:
             step = Step(layer.name, op, inputs, result, size)
         steps.append(step)
@@ -143,6 +150,9 @@ def annotate(graph: Graph) -> Graph:
         elif s.op == "subtract":
             a, b = args
             s.known = Span(a.lo - b.hi, a.hi - b.lo, max(a.frac, b.frac))
+        elif s.op == "quantize":  # the union of what each element's own cast can give
+            spans = [Span(0.0, 0.0, 0) if t is None else _after(args[0], t) for t in set(s.meta["element_types"])]
+            s.known = Span(min(p.lo for p in spans), max(p.hi for p in spans), max(p.frac for p in spans))
         else:  # multiply
             a, b = args
             corners = [a.lo * b.lo, a.lo * b.hi, a.hi * b.lo, a.hi * b.hi]
@@ -171,9 +181,11 @@ def _op(layer) -> str:
         return activation
     if kind == "Merge" and merge in ("subtract", "multiply"):
         return merge
+    if kind == "FixedPointQuantizer":
+        return "quantize"
     what = " ".join(filter(None, (kind, activation or merge)))
     raise TriggerError(f"layer '{layer.name}' ({what}) has no RTL-twin equivalent; "
-                       "supported: Dense, ReLU/linear Activation, Merge subtract/multiply")
+                       "supported: Dense, ReLU/linear Activation, Merge subtract/multiply, FixedPointQuantizer (HGQ2)")
 
 
 def _dense(layer, source: Step, result: FixedType, size: int) -> Step:
@@ -189,6 +201,25 @@ def _dense(layer, source: Step, result: FixedType, size: int) -> Step:
     return Step(layer.name, "dense", (source.name,), result, size, accum, weight, bias,
                 _products_exact(weight, source.result.frac, accum),
                 {"weight_lsb": weight_t.lsb, "input_frac": source.result.frac})
+
+
+def _quantize(layer, source: Step, result: FixedType) -> Step:
+    """HGQ2's quantizer: one type per element from hls4ml's (k, b, i) masks and the layer's modes (None: b = 0, the
+    element is 0), exactly as hls4ml's generate_mask_fn spells them in C++."""
+    shape = layer.get_input_variable().shape
+    k, b, i = (np.broadcast_to(np.asarray(m)[0], shape).ravel() for m in layer.mask_kbi)
+    types = tuple(None if bits == 0 else
+                  FixedType(int(bits), int(integer), bool(sign), str(layer.RND), str(layer.SAT)).check_modes(layer.name)
+                  for sign, bits, integer in zip(k, b, i))
+    return quantize_step(layer.name, source.name, result, types)
+
+
+def quantize_step(name: str, source: str, result: FixedType, types: tuple[FixedType | None, ...]) -> Step:
+    """A quantize step: element j cast to types[j] (None: 0), then to `result`. Its elements are also kept grouped
+    by type (meta 'groups', in a fixed order), so the emulator casts each group at once."""
+    distinct = sorted(set(types), key=lambda t: "" if t is None else t.spelled)
+    groups = [(t, np.array([j for j, u in enumerate(types) if u == t])) for t in distinct]
+    return Step(name, "quantize", (source,), result, len(types), meta={"element_types": tuple(types), "groups": groups})
 
 
 def _products_exact(weight: np.ndarray, input_frac: int, accum: FixedType) -> bool:

@@ -12,6 +12,7 @@ import math
 
 import numpy as np
 
+from trigger.errors import TriggerError
 from trigger.fixed import cast_traced
 from trigger.firmware import Graph, Step
 
@@ -32,6 +33,20 @@ def trace(graph: Graph, latency_cutoff: float):
     return comb_trace(x, values[graph.output.name])
 
 
+def _quantize(step: Step, value):
+    """Each element to its own type (trigger.fixed.cast_traced, element-wise), 0 where it has none."""
+    types = step.meta["element_types"]
+    used = [t for t in types if t is not None]
+    rounding, overflow = used[0].rounding, used[0].overflow  # one pair per layer (hls4ml's RND, SAT)
+    if rounding == "RND_CONV":
+        raise TriggerError(f"layer '{step.name}': RND_CONV in a heterogeneous quantizer is not supported by the RTL twin")
+    k, i, f = (np.array([0 if t is None else t.kif[n] for t in types]) for n in range(3))
+    if rounding == "RND":  # floor(x + half an LSB), which leaves a value already on the grid where it is
+        value = value + 2.0 ** (-f - 1.0)
+    kept = np.array([t is not None for t in types], np.float64)
+    return value.quantize(k, i, f, overflow, "TRN") * kept
+
+
 def _evaluate(step: Step, args: list):
     if step.op == "dense":
         (a,) = args
@@ -47,6 +62,8 @@ def _evaluate(step: Step, args: list):
         return args[0]
     if step.op == "subtract":
         return args[0] - args[1]
+    if step.op == "quantize":
+        return _quantize(step, args[0])
     if step.inputs[0] == step.inputs[1]:  # a square: one exact lookup table per element, shallow enough to pipeline
         k, i, f = 0, max(0, math.ceil(math.log2(step.known.hi + 2.0**-step.known.frac))), int(step.known.frac)
         return args[0].apply(np.square).quantize(k, i, f)
