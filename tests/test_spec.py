@@ -117,3 +117,27 @@ def test_vae_mu_has_its_own_type(latent, expected):
     m = ModelSpec(kind="vae", hidden=[4], latent=2, activation_bits=8, activation_integer=2, **latent)
     model = build_model(m, "ap_fixed<16,6>", 5, 5, quantized=True)
     assert str(model.get_layer("latent_q").quantizer) == expected
+
+
+@pytest.mark.parametrize("layers, message", [
+    ({"dense_3": {"weight_bits": 4}}, "'model.layers.dense_3': no such Dense layer in this model (it has: dense_1, "
+                                      "dense_2, logits)"),
+    ({"dense_1": {"weight_bit": 4}}, "'model.layers.dense_1.weight_bit' is not a per-layer setting"),
+    ({"logits": {"bias_bits": 0}}, "'model.layers.logits.bias_bits' must be >= 1, got 0"),
+])
+def test_bad_per_layer_bits_are_named(layers, message):
+    with pytest.raises(TriggerError, match=re.escape(message)):
+        spec_from_dict(tiny_spec(model={"hidden": [8, 8], "layers": layers}))
+
+
+def test_per_layer_bits_reach_the_quantizers():
+    """model.layers: one Dense layer (and the ReLU after it) gets its own bits; the others keep the model's."""
+    import trigger.keras2  # noqa: F401  (Keras 2 before QKeras)
+    from trigger.models import build_model
+
+    spec = spec_from_dict(tiny_spec(model={"hidden": [8, 8], "weight_bits": 6, "activation_bits": 6,
+                                           "layers": {"dense_1": {"weight_bits": 3, "activation_bits": 9}}}))
+    model = build_model(spec.model, spec.input.precision, 7, 3, quantized=True)
+    kernel = {name: model.get_layer(name).get_quantizers()[0].bits for name in ("dense_1", "dense_2", "logits")}
+    assert kernel == {"dense_1": 3, "dense_2": 6, "logits": 6}
+    assert [model.get_layer(name).quantizer.bits for name in ("relu_1", "relu_2")] == [9, 6]

@@ -97,16 +97,20 @@ def _layers(m: ModelSpec, quantized: bool):
     """Factories for a dense layer and its activation, quantized (QKeras) or float."""
     from qkeras import QActivation, QDense
 
-    kernel, bias = quantizer(m.weight_bits, m.weight_integer), quantizer(m.bias_bits, m.bias_integer)
-
     def dense(width, name, relu=False):
         if quantized:
+            kernel = quantizer(m.bits(name, "weight_bits"), m.bits(name, "weight_integer"))
+            bias = quantizer(m.bits(name, "bias_bits"), m.bits(name, "bias_integer"))
             return QDense(width, kernel_quantizer=kernel, bias_quantizer=bias, kernel_initializer="lecun_uniform", name=name)
         return keras.layers.Dense(width, activation="relu" if relu else None, kernel_initializer="lecun_uniform", name=name)
 
-    def activation(name, kind="relu", bits=m.activation_bits, integer=m.activation_integer):
+    def activation(name, kind="relu", bits=None, integer=None):
+        """relu_<i> follows dense_<i> and takes that layer's activation bits unless `bits` are given."""
         if not quantized:
             return lambda x: x  # float: ReLU is inside the Dense, outputs stay linear
+        layer = name.replace("relu_", "dense_")
+        bits = m.bits(layer, "activation_bits") if bits is None else bits
+        integer = m.bits(layer, "activation_integer") if integer is None else integer
         if kind == "relu":
             return QActivation(f"quantized_relu({bits},{integer})", name=name)
         return QActivation(quantizer(bits, integer), name=name)

@@ -97,6 +97,27 @@ class ModelSpec:
     # is small (the KL term pulls it to 0), so it needs a finer LSB than the hidden layers or mu2 is mostly 0.
     latent_bits: int | None = None
     latent_integer: int | None = None
+    # per Dense layer (dense_<i>, logits, outputs, latent, log_sigma, reconstruction): its own weight/bias bits and the
+    # bits of the ReLU after it, e.g. {dense_1: {weight_bits: 8}}; the settings above are the defaults
+    layers: dict[str, dict[str, int]] = field(default_factory=dict)
+
+    def bits(self, layer: str, what: str) -> int:
+        """The `what` setting (weight_bits, bias_integer, ...) of Dense layer `layer`: its own, else the model's."""
+        return self.layers.get(layer, {}).get(what, getattr(self, what))
+
+
+LAYER_BITS = ("weight_bits", "weight_integer", "bias_bits", "bias_integer", "activation_bits", "activation_integer")
+
+
+def dense_layer_names(m: ModelSpec, task: str) -> list[str]:
+    """The Dense layers trigger/models.py builds for `m` (their names are fixed: they become the HLS layer names)."""
+    encoder = [f"dense_{i}" for i in range(1, len(m.hidden) + 1)]
+    if m.kind == "mlp":
+        return encoder + ["logits" if task == "classification" else "outputs"]
+    decoder = m.decoder if m.decoder is not None else list(reversed(m.hidden))
+    heads = ["latent", "log_sigma"] if m.kind == "vae" else ["latent"]
+    first = len(m.hidden) + 1
+    return encoder + heads + [f"dense_{i}" for i in range(first, first + len(decoder))] + ["reconstruction"]
 
 
 @dataclass
@@ -361,7 +382,22 @@ def _check_anomaly_score(spec: Spec, source: str) -> None:
                            f"an autoencoder's score has anomaly.score_weights")
 
 
+def _check_layer_bits(spec: Spec, source: str) -> None:
+    names = dense_layer_names(spec.model, spec.task)
+    for layer, settings in spec.model.layers.items():
+        if layer not in names:
+            raise TriggerError(f"{source}: 'model.layers.{layer}': no such Dense layer in this model (it has: "
+                               f"{', '.join(names)})")
+        for key, value in settings.items():
+            if key not in LAYER_BITS:
+                raise TriggerError(f"{source}: 'model.layers.{layer}.{key}' is not a per-layer setting (allowed: "
+                                   f"{', '.join(LAYER_BITS)})")
+            if key.endswith("_bits") and value < 1:
+                raise TriggerError(f"{source}: 'model.layers.{layer}.{key}' must be >= 1, got {value}")
+
+
 def _check_semantics(spec: Spec, source: str) -> None:
+    _check_layer_bits(spec, source)
     d = spec.data
     if d.generator is None and not d.files:
         raise TriggerError(f"{source}: 'data' needs either 'files' (your ROOT files) or a 'generator'")
