@@ -34,6 +34,30 @@ def resolve_specs(args) -> list:
     return [resolve_spec(arg) for arg in args.models]
 
 
+def _elsewhere(specs: list, args, *options: str) -> tuple[list, int]:
+    """The specs to run in this process, and the exit code of an HGQ2 process that ran the others (0: none).
+
+    A model whose engine needs the HGQ2 process (model.engine hgq2: Keras 3, and a `qkeras` of HGQ2's own) is never
+    built here: `python -m trigger.cli <verb> <its specs> <options>` runs in an HGQ2 process (trigger/hgq2_env.py),
+    its output streamed; only files cross back."""
+    from trigger import hgq2_env
+    from trigger.engines import engine_of
+
+    if hgq2_env.inside():
+        return specs, 0
+    here = [spec for spec in specs if not engine_of(spec).hgq2_process]
+    there = [str(spec.path) for spec in specs if engine_of(spec).hgq2_process]
+    if not there:
+        return specs, 0
+    flags = []
+    for name in options:  # this verb's options, as given
+        value = getattr(args, name)
+        for v in value if isinstance(value, list) else [] if value is None else [value]:
+            flags += [f"--{name.replace('_', '-')}", str(v)]
+    sys.stdout.flush()
+    return here, hgq2_env.relay(["-m", "trigger.cli", args.verb, *there, *flags])
+
+
 def _trained(arg: str):
     from trigger.trained import Trained
 
@@ -79,9 +103,12 @@ def cmd_data_generator(args) -> int:
 
 def cmd_train(args) -> int:
     """quantization-aware training + pruning -> models/<name>/trained/"""
+    specs, status = _elsewhere(resolve_specs(args), args)
+    if status or not specs:
+        return status
     from trigger.train import train
 
-    for spec in resolve_specs(args):
+    for spec in specs:
         trained, summary = train(spec)  # logs the dataset summary first
         print(f"{spec.name}: {summary} -> {trained.directory}")
     return 0
@@ -89,11 +116,14 @@ def cmd_train(args) -> int:
 
 def cmd_synth(args) -> int:
     """HLS projects + csim checks + metrics.json + summary table"""
+    specs, status = _elsewhere(resolve_specs(args), args, "backend")
+    if status not in (0, 1) or not specs:  # 1: a csim that is not bit-exact, reported; the others still run
+        return status
     from trigger.report import table
     from trigger.synth import synth
 
     reports = []
-    for spec in resolve_specs(args):
+    for spec in specs:
         print(f"== {spec.name}")
         reports.append(synth(spec, backends=args.backend or None)[0])
     print()
@@ -103,7 +133,7 @@ def cmd_synth(args) -> int:
         print(f"error: csim is not bit-exact for {', '.join(sorted(set(inexact)))}; see first_diverging_layer in metrics.json",
               file=sys.stderr)
         return 1
-    return 0
+    return status
 
 
 def cmd_export(args) -> int:
@@ -145,11 +175,15 @@ def cmd_rtl(args) -> int:
     Build the da4ml RTL twin of each synthesised model into hls_projects/<model>/rtl/, simulate it with
     Icarus against the csim outputs (0 LSB), measure latency and II, synthesise it with yosys synth_xilinx;
     writes models/<model>/rtl.json, from which metrics.json takes its figures (labelled rtl)."""
+    specs, status = _elsewhere(resolve_specs(args), args, "backend", "events")
+    if status not in (0, 1) or not specs:  # 1: a twin that is not bit-exact, reported; the others still run
+        return status
     from trigger.report import load_budget, metrics, rtl_table
     from trigger.rtl import run
+    from trigger.trained import Trained
 
     reports, failed = [], []
-    for trained in [_trained(m) for m in args.models]:
+    for trained in [Trained.load(spec) for spec in specs]:
         spec = trained.spec
         print(f"== {spec.name}")
         twin = run(trained, backend=args.backend, events=args.events)
@@ -163,7 +197,7 @@ def cmd_rtl(args) -> int:
     if failed:
         print(f"error: RTL twin not bit-exact with the csim: {'; '.join(failed)}", file=sys.stderr)
         return 1
-    return 0
+    return status
 
 
 def cmd_rates(args) -> int:

@@ -18,6 +18,11 @@ from trigger.errors import TriggerError
 OVERLAY = Path(sys.prefix) / "hgq2"
 
 
+def inside() -> bool:
+    """True in an HGQ2 process (one started here)."""
+    return os.environ.get("TRIGGER_KERAS") == "3"
+
+
 def environment() -> dict[str, str]:
     """os.environ for an HGQ2 process: the overlay first on the path, Keras 3 with the TensorFlow backend."""
     if not (OVERLAY / "hgq").is_dir():
@@ -39,3 +44,8 @@ def run(args: list[str], cwd: Path | None = None, what: str = "HGQ2 process") ->
         last = (proc.stderr.strip().splitlines() or ["(no output)"])[-1]
         raise TriggerError(f"{what} failed (exit {proc.returncode}): {last}")
     return proc
+
+
+def relay(args: list[str], cwd: Path | None = None) -> int:
+    """`python <args>` in an HGQ2 process, its output streamed as it comes (it prints its own errors); its exit code."""
+    return subprocess.run([sys.executable, *args], cwd=cwd, env=environment()).returncode

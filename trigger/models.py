@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from trigger.atomic import write_bytes, write_json
+from trigger.atomic import write_bytes, write_json, write_text
 from trigger.errors import TriggerError
 from trigger.keras2 import keras, tf
 from trigger.fixed import FixedType
@@ -94,8 +94,10 @@ def reconstruction(model: keras.Model) -> keras.Model:
 
 
 def _layers(m: ModelSpec, quantized: bool):
-    """Factories for a dense layer and its activation, quantized (QKeras) or float."""
-    from qkeras import QActivation, QDense
+    """Factories for a dense layer and its activation, quantized (QKeras) or float (plain Keras: also HGQ2's twin,
+    in a process where `qkeras` is not QKeras)."""
+    if quantized:
+        from qkeras import QActivation, QDense
 
     def dense(width, name, relu=False):
         if quantized:
@@ -156,19 +158,33 @@ def custom_objects() -> dict:
 
 
 def save_model(model: keras.Model, directory: Path, stem: str) -> None:
-    """Architecture as JSON and weights as .npz: both byte-reproducible (HDF5 embeds timestamps)."""
-    write_json(directory / f"{stem}.json", json.loads(model.to_json()), sort_keys=True)
+    """Architecture as JSON and weights as .npz: both byte-reproducible (HDF5 embeds timestamps). An architecture
+    holding an infinity (HGQ2: a quantizer's i_decay_speed) keeps it as JSON's `Infinity`, which Keras reads back."""
+    config, path = json.loads(model.to_json()), directory / f"{stem}.json"
+    if _finite(config):
+        write_json(path, config, sort_keys=True)
+    else:  # write_json would make it null
+        write_text(path, json.dumps(config, indent=1, sort_keys=True) + "\n")
     buffer = io.BytesIO()
     np.savez(buffer, **{f"w{i:03d}": w for i, w in enumerate(model.get_weights())})
     write_bytes(directory / f"{stem}_weights.npz", buffer.getvalue())
 
 
-def load_model(directory: Path, stem: str) -> keras.Model:
+def _finite(config) -> bool:
+    try:
+        json.dumps(config, allow_nan=False)
+        return True
+    except ValueError:
+        return False
+
+
+def load_model(directory: Path, stem: str, objects: dict | None = None) -> keras.Model:
+    """`objects`: the custom objects of the model's engine (default QKeras's)."""
     arch, weights = Path(directory) / f"{stem}.json", Path(directory) / f"{stem}_weights.npz"
     for p in (arch, weights):
         if not p.is_file():
             raise TriggerError(f"{p}: trained model file missing; run `make train` (or `trigger train <spec>`)")
-    model = keras.models.model_from_json(arch.read_text(), custom_objects=custom_objects())
+    model = keras.models.model_from_json(arch.read_text(), custom_objects=custom_objects() if objects is None else objects)
     with np.load(weights) as w:
         model.set_weights([w[k] for k in sorted(w.files)])
     return model

@@ -79,8 +79,29 @@ class InputSpec:
 
 
 @dataclass
+class HGQSpec:
+    """model.hgq: the settings of the HGQ2 engine (model.engine: hgq2), trigger/engines/hgq2.py.
+
+    HGQ2 learns a bit width for every weight, bias and activation; the loss is the task's + beta * EBOPs (its
+    estimate of the multiplier-and-adder bits the firmware costs). A weight whose width reaches 0 is pruned, so
+    train.sparsity and the pruning epochs (tfmot, QKeras only) do not apply; training.json reports the zero weights
+    it ends with. The model.*_bits settings (QKeras's fixed widths) do not apply either: these are where HGQ2 starts.
+    """
+
+    beta: float = 1e-5  # the final resource penalty per EBOP, reached at the last epoch (0: no penalty)
+    beta_start: float = 1e-7  # the penalty at the first epoch, raised geometrically to `beta` over train.epochs
+    init_weight_bits: int = 8  # starting bits of every weight and bias (excluding the sign), trained from there
+    # starting fraction bits of every activation, the inputs included (their integer bits follow the data's range)
+    init_activation_fraction_bits: int = 6
+
+
+@dataclass
 class ModelSpec:
     kind: Literal["mlp", "autoencoder", "vae"] = "mlp"
+    # the quantization engine: qkeras (fixed widths below, tfmot pruning) or hgq2 (learned widths, model.hgq);
+    # hgq2 runs in a process of its own (trigger/hgq2_env.py) and is, for now, for task classification, kind mlp
+    engine: Literal["qkeras", "hgq2"] = "qkeras"
+    hgq: HGQSpec = field(default_factory=HGQSpec)
     hidden: list[int] = field(default_factory=lambda: [64, 32, 32])  # mlp; autoencoder/vae: the encoder
     latent: int = 3  # autoencoder bottleneck; vae: the size of mu (and of log sigma^2, training only)
     beta: float = 1.0  # vae: loss = mean squared reconstruction error + beta * KL(N(mu, sigma^2) || N(0, 1))
@@ -396,8 +417,38 @@ def _check_layer_bits(spec: Spec, source: str) -> None:
                 raise TriggerError(f"{source}: 'model.layers.{layer}.{key}' must be >= 1, got {value}")
 
 
+def _check_engine(spec: Spec, source: str) -> None:
+    """hgq2 is for the classification MLP (so far), and the settings of the other engine are refused, not ignored."""
+    m, t = spec.model, spec.train
+    if m.engine == "qkeras":
+        if m.hgq != HGQSpec():
+            raise TriggerError(f"{source}: 'model.hgq' is a setting of model.engine hgq2 (this model is qkeras); remove it "
+                               "or set model.engine: hgq2")
+        return
+    if spec.task != "classification" or m.kind != "mlp":
+        raise TriggerError(f"{source}: 'model.engine' hgq2 is for task classification with model.kind mlp so far (this is "
+                           f"task {spec.task}, kind {m.kind}); use model.engine: qkeras")
+    fixed = [f"model.{k}" for k in LAYER_BITS if getattr(m, k) != getattr(ModelSpec, k)] + (["model.layers"] if m.layers else [])
+    pruning = [f"train.{k}" for k in ("sparsity", "pruning_start_epoch", "pruning_end_epoch")
+               if getattr(t, k) != getattr(TrainSpec, k)]
+    if fixed:
+        raise TriggerError(f"{source}: '{fixed[0]}' does not apply to model.engine hgq2: it learns every bit width "
+                           "(starting from model.hgq.init_weight_bits and init_activation_fraction_bits); remove it")
+    if pruning:
+        raise TriggerError(f"{source}: '{pruning[0]}' does not apply to model.engine hgq2: it prunes through bit widths "
+                           "(model.hgq.beta sets how hard); remove it")
+    h = m.hgq
+    if not 0.0 <= h.beta_start <= h.beta:
+        raise TriggerError(f"{source}: 'model.hgq.beta_start' must be between 0 and model.hgq.beta ({h.beta}), got "
+                           f"{h.beta_start}")
+    for key in ("init_weight_bits", "init_activation_fraction_bits"):
+        if getattr(h, key) < 1:
+            raise TriggerError(f"{source}: 'model.hgq.{key}' must be >= 1, got {getattr(h, key)}")
+
+
 def _check_semantics(spec: Spec, source: str) -> None:
     _check_layer_bits(spec, source)
+    _check_engine(spec, source)
     d = spec.data
     if d.generator is None and not d.files:
         raise TriggerError(f"{source}: 'data' needs either 'files' (your ROOT files) or a 'generator'")

@@ -4,6 +4,7 @@ its report: models/<name>/metrics.json and plots/ (the task's, and csim against 
 import hashlib
 from importlib import metadata
 
+from trigger.engines import engine_of
 from trigger.figures import best, load_rtl, rtl
 from trigger.firmware import FirmwareProject, Settings, interface, project_dir, require_gxx
 from trigger.report import load_budget
@@ -11,8 +12,6 @@ from trigger.report import metrics as report_file
 from trigger.spec import Spec
 from trigger.trained import Trained
 from trigger.verify import BackendResult, Reference, csim_scatter, describe, run
-
-VERSIONED = ("hls4ml", "qkeras", "tensorflow", "tf-keras")
 
 
 def synth(spec: Spec, backends: list[str] | None = None, log=print, plots: bool = True) -> tuple[dict, list[BackendResult]]:
@@ -24,7 +23,8 @@ def synth(spec: Spec, backends: list[str] | None = None, log=print, plots: bool 
     limits = load_budget(spec.model_dir / "budget.yml", task.drop_names)  # a bad budget fails before any csim
     sample, x = trained.sample, trained.x
     head = task.firmware_model(trained)
-    reference = Reference.of(head, x, trained.preprocessing.scaled(sample.x))
+    engine = engine_of(spec)
+    reference = Reference.of(head, x, trained.preprocessing.scaled(sample.x), layers=engine.layer_outputs(head, x))
     float_out = task.float_reference(trained, x)
 
     def files(project):
@@ -48,7 +48,7 @@ def synth(spec: Spec, backends: list[str] | None = None, log=print, plots: bool 
         headline = {"metric": task.metric, "float": task.headline(metrics["float"]), "csim": task.headline(csim)}
         entries[r.backend] = report_file.backend_entry(r, csim, task.drops(metrics["float"], csim), headline)
     provenance = {"spec_sha256": hashlib.sha256(spec.path.read_bytes()).hexdigest() if spec.path else None,
-                  "versions": {p: metadata.version(p) for p in VERSIONED},
+                  "versions": {p: metadata.version(p) for p in engine.versions},
                   "estimate_method": "trigger.figures docstring (analytic; not a synthesis result)"}
     twin = load_rtl(spec.model_dir)
     pre = trained.preprocessing

@@ -16,6 +16,7 @@ import numpy as np
 
 from trigger.atomic import atomic_dir, read_json, write_bytes, write_json
 from trigger.data import Dataset, Preprocessing
+from trigger.engines import engine_of
 from trigger.errors import TriggerError
 from trigger.keras2 import keras
 from trigger.models import load_model, save_model
@@ -55,7 +56,8 @@ class Trained:
     @classmethod
     def load(cls, spec: Spec) -> "Trained":
         directory = spec.model_dir / TRAINED
-        model, float_model = load_model(directory, "model"), load_model(directory, "float_model")
+        objects = engine_of(spec).custom_objects()
+        model, float_model = load_model(directory, "model", objects), load_model(directory, "float_model", objects)
         pre = Preprocessing.load(directory / "preprocessing.json")
         features = feature_names(spec.data.features)
         if changes := pre.changes(spec):

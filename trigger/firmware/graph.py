@@ -203,15 +203,18 @@ def _dense(layer, source: Step, result: FixedType, size: int) -> Step:
                 {"weight_lsb": weight_t.lsb, "input_frac": source.result.frac})
 
 
-def _quantize(layer, source: Step, result: FixedType) -> Step:
-    """HGQ2's quantizer: one type per element from hls4ml's (k, b, i) masks and the layer's modes (None: b = 0, the
-    element is 0), exactly as hls4ml's generate_mask_fn spells them in C++."""
+def element_types(layer) -> tuple[FixedType | None, ...]:
+    """HGQ2's quantizer (hls4ml's FixedPointQuantizer): one type per element from hls4ml's (k, b, i) masks and the
+    layer's modes (None: b = 0, the element is 0), exactly as hls4ml's generate_mask_fn spells them in C++."""
     shape = layer.get_input_variable().shape
     k, b, i = (np.broadcast_to(np.asarray(m)[0], shape).ravel() for m in layer.mask_kbi)
-    types = tuple(None if bits == 0 else
-                  FixedType(int(bits), int(integer), bool(sign), str(layer.RND), str(layer.SAT)).check_modes(layer.name)
-                  for sign, bits, integer in zip(k, b, i))
-    return quantize_step(layer.name, source.name, result, types)
+    return tuple(None if bits == 0 else
+                 FixedType(int(bits), int(integer), bool(sign), str(layer.RND), str(layer.SAT)).check_modes(layer.name)
+                 for sign, bits, integer in zip(k, b, i))
+
+
+def _quantize(layer, source: Step, result: FixedType) -> Step:
+    return quantize_step(layer.name, source.name, result, element_types(layer))
 
 
 def quantize_step(name: str, source: str, result: FixedType, types: tuple[FixedType | None, ...]) -> Step:

@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from trigger.atomic import atomic_dir, remove_stale
+from trigger.engines import engine_of
 from trigger.errors import TriggerError
 from trigger.figures import estimate, vivado
 from trigger.firmware import interface, testbench
@@ -61,12 +62,15 @@ class Settings:
     reuse_factor: int | None = None  # None: hls4ml's default (1) unless a user's hls4ml config says otherwise
     layers: dict = field(default_factory=dict)  # LayerName overrides (spec firmware.layers)
     hls_config: dict = field(default_factory=dict)  # a user's HLSConfig block, merged last
+    # True (HGQ2): the model's first quantizer sets the input port; hls4ml's bit-exact flow narrows it to the bits that
+    # quantizer reads, so the input (on input_precision's grid) enters the port as it enters the quantizer in Keras
+    input_from_model: bool = False
 
     @classmethod
     def of(cls, spec: Spec, backend: str) -> "Settings":
         fw = spec.firmware
         return cls(spec.name, backend, fw.part, fw.clock_period_ns, spec.input.precision, fw.default_precision, fw.io_type,
-                   fw.strategy, fw.reuse_factor, fw.layers)
+                   fw.strategy, fw.reuse_factor, fw.layers, input_from_model=engine_of(spec).input_from_model)
 
 
 def merge_config(base: dict, override: dict) -> None:
@@ -122,7 +126,7 @@ class FirmwareProject:
             write_weights_txt=False,  # weights compiled in: the project (and the emulator library) is relocatable
         )
         self.hls_model.config.trace_output = True  # csim-only trace hooks (#ifndef __SYNTHESIS__), off until asked for
-        if self.input_type != FixedType.parse(settings.input_precision):
+        if not settings.input_from_model and self.input_type != FixedType.parse(settings.input_precision):
             raise TriggerError(f"hls4ml config: input type {self.input_type} differs from the input precision "
                                f"{settings.input_precision}; set one of them")
         self._compiled = False

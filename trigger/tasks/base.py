@@ -15,7 +15,8 @@ import numpy as np
 
 from trigger.data import Dataset, Preprocessing, Split
 from trigger.keras2 import keras
-from trigger.models import build_model, predict, reconstruction
+from trigger.engines import engine_of
+from trigger.models import predict, reconstruction
 from trigger.spec import CollectionSpec, Spec
 
 
@@ -58,7 +59,7 @@ class Task(ABC):
         return keras.losses.MeanSquaredError(), []
 
     def build(self, n_in: int, n_out: int, quantized: bool) -> keras.Model:
-        return build_model(self.spec.model, self.spec.input.precision, n_in, n_out, quantized)
+        return engine_of(self.spec).build(n_in, n_out, quantized)
 
     def training_report(self, models: dict, x_test: np.ndarray, parts: Split) -> tuple[dict, str]:
         """(entries for training.json, one line for the CLI) on the full test set: an autoencoder's (or a vae's,
@@ -84,7 +85,10 @@ class Task(ABC):
 
         A QDense `X` followed by its quantizer `X_q` (latent, reconstruction, regression outputs):
         hls4ml may drop the quantizer, so X's result type (and that of its implicit linear
-        activation) is the quantizer's, with its rounding and saturation: the drop is harmless."""
+        activation) is the quantizer's, with its rounding and saturation: the drop is harmless. A QKeras rule: an
+        HGQ2 model's quantizers reach hls4ml as layers of their own (FixedPointQuantizer), which keep their types."""
+        if self.spec.model.engine != "qkeras":
+            return
         for name in list(layers):
             if name.endswith("_q") and name[:-2] in layers:
                 for target in (name[:-2], f"{name[:-2]}_linear"):

@@ -22,7 +22,8 @@ from trigger.data import Dataset, Source, Split
 from trigger.errors import TriggerError
 from trigger.fixed import FixedType
 from trigger.keras2 import tf
-from trigger.models import build_model, predict
+from trigger.engines import engine_of
+from trigger.models import predict
 from trigger.plots import STYLES, figure, save
 from trigger.tasks.base import Task
 
@@ -129,7 +130,7 @@ class Regression(Task):
         return normalized_mse, []
 
     def build(self, n_in: int, n_out: int, quantized: bool):
-        return build_model(self.spec.model, self.spec.input.precision, n_in, n_out, quantized, self.r.output_precision)
+        return engine_of(self.spec).build(n_in, n_out, quantized, self.r.output_precision)
 
     def training_report(self, models: dict, x_test: np.ndarray, parts: Split) -> tuple[dict, str]:
         y = self.targets(parts.test, x_test)

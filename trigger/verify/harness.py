@@ -47,8 +47,12 @@ class Reference:
     clipping: set[str]  # the layers that clip in Keras as in the firmware (QKeras activations)
 
     @classmethod
-    def of(cls, model: keras.Model, x: np.ndarray, inputs_true: np.ndarray, probe: keras.Model | None = None) -> "Reference":
-        """`probe`: a twin of `model` whose layers match hls4ml's one for one (default: the model itself)."""
+    def of(cls, model: keras.Model, x: np.ndarray, inputs_true: np.ndarray, probe: keras.Model | None = None,
+           layers: tuple[dict[str, np.ndarray], set[str]] | None = None) -> "Reference":
+        """`probe`: a twin of `model` whose layers match hls4ml's one for one (default: the model itself); `layers`:
+        hls4ml's layers' outputs and the clipping layers, where no Keras model matches them (an HGQ2 model's)."""
+        if layers is not None:
+            return cls(x, inputs_true, predict(model, x).reshape(len(x), -1), *layers)
         layers = keras_layer_outputs(probe or model, x)
         outputs = layers[model.layers[-1].name] if probe is None else predict(model, x)
         clipping = {layer.name for layer in (probe or model).layers if type(layer).__name__ == "QActivation"}

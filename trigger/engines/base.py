@@ -1,0 +1,60 @@
+"""What every quantization engine answers, so that no stage branches on `model.engine`.
+
+An engine owns the quantized network: how it is built (with its float twin), how it is trained beyond a plain
+fit (QKeras: tfmot pruning; HGQ2: the resource penalty on learned bit widths), how it is loaded, what metrics.json
+records about it, and where its Keras layers and hls4ml's differ. The float twin and the training loop itself
+(trigger/train.py) are shared.
+"""
+
+from abc import ABC, abstractmethod
+from typing import Callable, ClassVar
+
+import numpy as np
+
+from trigger.keras2 import keras
+from trigger.spec import Spec
+
+# fit(model, extra callbacks) -> the history, as trigger/train.py records it
+Fit = Callable[[keras.Model, list], dict]
+
+
+class Engine(ABC):
+    name: ClassVar[str]
+    versions: ClassVar[tuple[str, ...]]  # the packages whose versions metrics.json records
+    # True: the network's own first quantizer sets the firmware input port (hls4ml narrows it to what that quantizer
+    # reads); False: the port is the spec's input.precision
+    input_from_model: ClassVar[bool] = False
+    # True: its models are built, trained and converted only in an HGQ2 process (trigger/hgq2_env.py), which the CLI
+    # starts for them
+    hgq2_process: ClassVar[bool] = False
+
+    def __init__(self, spec: Spec):
+        self.spec = spec
+
+    @abstractmethod
+    def build(self, n_in: int, n_out: int, quantized: bool, output_precision: str | None = None) -> keras.Model:
+        """The quantized network (layer names dense_1, ..., logits/outputs/latent: they become the HLS names) or its
+        float twin."""
+
+    @abstractmethod
+    def train_quantized(self, build: Callable[[], keras.Model], start: keras.Model | None, fit: Fit,
+                        x: np.ndarray) -> tuple[keras.Model, dict]:
+        """The trained quantized network and its history: `build()` a fresh one, start from `start`'s weights (the
+        float twin) when given, `fit` it; `x`: the training inputs."""
+
+    @abstractmethod
+    def sparsity(self, model: keras.Model) -> dict:
+        """Per Dense layer and in total, the fraction of weights the firmware holds as 0 (training.json)."""
+
+    def describe_sparsity(self, sparsity: dict) -> str:
+        """`sparsity` (what `sparsity` gave) for the training line."""
+        return f"sparsity {sparsity['total']:.2f}"
+
+    @abstractmethod
+    def custom_objects(self) -> dict:
+        """What keras needs to read the saved architecture back."""
+
+    def layer_outputs(self, model: keras.Model, x: np.ndarray) -> tuple[dict[str, np.ndarray], set[str]] | None:
+        """Where hls4ml's layers are not the Keras layers one for one: each hls4ml layer's output by its name, and
+        the layers that clip (or wrap) in Keras as in the firmware. None: the Keras layers are hls4ml's."""
+        return None
