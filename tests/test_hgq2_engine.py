@@ -1,0 +1,133 @@
+"""The HGQ2 engine (model.engine: hgq2): a classifier with learned bit widths, trained and synthesised through the
+same CLI, run in an HGQ2 process that the CLI starts itself.
+
+Kept true: csim equals the HGQ2 model at 0 LSB on every test event, the project's fixed-point graph (emulator) equals
+the csim and the RTL twin's da4ml trace equals the emulator; the same spec and seed give the same bytes; what HGQ2
+does not do (other tasks and kinds, QKeras's fixed widths, tfmot pruning) is a one-line error naming the key."""
+
+import json
+import shutil
+
+import pytest
+import yaml
+from conftest import make_project, run_cli, run_cli_in, tiny_spec
+
+from trigger.errors import TriggerError
+from trigger.hgq2_env import run
+from trigger.spec import spec_from_dict
+
+
+def hgq2_spec(**model) -> dict:
+    return tiny_spec(model={"hidden": [8, 8], "engine": "hgq2", **model},
+                     train={"epochs": 4, "float_epochs": 3, "batch_size": 128})
+
+
+def _set(**changes):
+    """A change to the raw hgq2 spec: top-level keys replaced, `model`/`train` keys merged."""
+    def change(raw):
+        for key, value in changes.items():
+            raw[key] = {**raw[key], **value} if key in ("model", "train") else value
+    return change
+
+
+@pytest.mark.parametrize("change, key", [
+    (_set(task="regression", regression={"targets": {"y": "f0"}}), "'model.engine' hgq2 is for task classification"),
+    (_set(task="compression", model={"kind": "autoencoder"}), "'model.engine' hgq2 is for task classification"),
+    (_set(train={"sparsity": 0.3}), "'train.sparsity' does not apply to model.engine hgq2"),
+    (_set(train={"pruning_end_epoch": 3}), "'train.pruning_end_epoch' does not apply"),
+    (_set(model={"weight_bits": 8}), "'model.weight_bits' does not apply to model.engine hgq2"),
+    (_set(model={"layers": {"dense_1": {"weight_bits": 8}}}), "'model.layers' does not apply"),
+    (_set(model={"hgq": {"beta": 1e-6, "beta_start": 1e-5}}), "'model.hgq.beta_start' must be between"),
+    (_set(model={"hgq": {"init_weight_bits": 0}}), "'model.hgq.init_weight_bits' must be >= 1"),
+    (_set(model={"engine": "qkeras", "hgq": {"beta": 1e-4}}), "'model.hgq' is a setting of model.engine hgq2"),
+    (_set(model={"engine": "hgq3"}), "'model.engine' must be one of"),
+])
+def test_what_hgq2_does_not_do_is_a_one_line_error(change, key):
+    raw = hgq2_spec()
+    change(raw)
+    with pytest.raises(TriggerError) as info:
+        spec_from_dict(raw, "models/tiny/spec.yml")
+    message = str(info.value)
+    assert "\n" not in message and message.startswith("models/tiny/spec.yml: ") and key in message, message
+
+
+def test_defaults_and_the_qkeras_spec_unchanged():
+    spec = spec_from_dict(hgq2_spec(), "s")
+    assert (spec.model.engine, spec.model.hgq.beta, spec.model.hgq.init_weight_bits) == ("hgq2", 1e-5, 8)
+    assert spec_from_dict(tiny_spec(), "s").model.engine == "qkeras"
+
+
+def test_an_hgq2_model_is_not_built_or_loaded_outside_its_process(tmp_path):
+    from trigger.engines import engine_of
+
+    spec = spec_from_dict(hgq2_spec(), "models/tiny/spec.yml")
+    for call in (lambda e: e.build(7, 3, quantized=True), lambda e: e.custom_objects()):
+        with pytest.raises(TriggerError, match=r"model.engine hgq2 runs in an HGQ2 process only"):
+            call(engine_of(spec))
+
+
+def test_an_error_in_the_hgq2_process_is_its_one_line(tmp_path, capfd):
+    """The CLI relays the HGQ2 process's own one-line error and exit code."""
+    model = make_project(tmp_path, hgq2_spec())
+    (tmp_path / "events.root").unlink()
+    assert run_cli("train", str(model)) == 2
+    errors = [line for line in capfd.readouterr().err.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "events.root" in errors[0], errors
+
+
+PROBE = """
+import json, sys
+import numpy as np
+from trigger.emulate import Emulator
+from trigger.firmware import FirmwareProject, project_dir, read_test_vectors
+from trigger.models import predict
+from trigger.rtl.twin import trace
+from trigger.spec import load_spec
+from trigger.trained import Trained
+
+spec = load_spec(sys.argv[1])
+trained = Trained.load(spec)
+x, csim = read_test_vectors(project_dir(spec, "Vitis"), spec.name)
+keras_out = predict(trained.model, x)
+graph = FirmwareProject.graph_of(trained, "Vitis")
+emulated = Emulator(graph)(x)
+traced = trace(graph, 3).predict(x)
+print(json.dumps({"events": len(x), "x_is_the_sample": bool(np.array_equal(x, trained.x)),
+                  "keras_eq_csim": bool(np.array_equal(keras_out, csim)), "emulator_eq_csim": bool(np.array_equal(emulated, csim)),
+                  "trace_eq_emulator": bool(np.array_equal(traced, emulated)), "ops": sorted({s.op for s in graph.steps})}))
+"""
+
+
+@pytest.mark.slow
+def test_hgq2_classifier_trains_and_synthesises_bit_exact(tmp_path, monkeypatch):
+    root = tmp_path / "a"
+    model = make_project(root, hgq2_spec())
+    run_cli_in(root, "train", "models/tiny")
+    first = {p.name: p.read_bytes() for p in sorted((model / "trained").iterdir())}
+    run_cli_in(root, "synth", "models/tiny")
+
+    report = json.loads((model / "metrics.json").read_text())
+    assert report["csim"]["exact_fraction"] == 1.0 and report["csim"]["max_lsb_diff"] == 0 and report["events"] == 400
+    assert report["provenance"]["versions"]["hgq2"] == "0.2.0" and "qkeras" not in report["provenance"]["versions"]
+    assert report["overflow"]["dense_1_iq"]["clip_in_keras"] is True  # a quantizer wraps in Keras as in firmware
+    sparsity = json.loads((model / "trained" / "training.json").read_text())["sparsity"]
+    assert "train.sparsity does not apply" in sparsity["method"] and sparsity["ebops"] > 0
+    assert json.loads((model / "trained" / "model.json").read_text().replace("Infinity", "1e999"))["config"]["layers"][1][
+        "class_name"] == "QDense"
+
+    (tmp_path / "probe.py").write_text(PROBE)
+    monkeypatch.setenv("TRIGGER_HLS_PROJECTS", str(root / "hls_projects"))  # where run_cli_in wrote the project
+    out = json.loads(run(["probe.py", str(model / "spec.yml")], cwd=tmp_path, what="the HGQ2 probe").stdout.splitlines()[-1])
+    assert out["events"] == 400 and out["x_is_the_sample"]
+    assert out["keras_eq_csim"], "csim == the HGQ2 model at 0 LSB on every test event"
+    assert "quantize" in out["ops"] and out["emulator_eq_csim"] and out["trace_eq_emulator"]
+
+    # the same spec and seed: the same bytes, trained afresh elsewhere
+    other = tmp_path / "b"
+    shutil.copytree(root / "models", other / "models", ignore=shutil.ignore_patterns("trained", "plots", "metrics.json"))
+    shutil.copyfile(root / "events.root", other / "events.root")
+    run_cli_in(other, "train", "models/tiny")
+    again = {p.name: p.read_bytes() for p in sorted((other / "models" / "tiny" / "trained").iterdir())}
+    assert sorted(again) == sorted(first)
+    assert [name for name in first if first[name] != again[name]] == []
+    assert yaml.safe_load(first["spec.yml"])["model"]["engine"] == "hgq2"
