@@ -24,6 +24,9 @@ class Engine(ABC):
     # True: the network's own first quantizer sets the firmware input port (hls4ml narrows it to what that quantizer
     # reads); False: the port is the spec's input.precision
     input_from_model: ClassVar[bool] = False
+    # True: its quantizers reach hls4ml as layers of their own (FixedPointQuantizer) that keep their types, so the
+    # tasks' head rules for QKeras quantizers (trigger/tasks/base.py head_precisions) do not apply
+    quantizers_are_layers: ClassVar[bool] = False
     # True: its models are built, trained and converted only in an HGQ2 process (trigger/hgq2_env.py), which the CLI
     # starts for them
     hgq2_process: ClassVar[bool] = False

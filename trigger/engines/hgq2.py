@@ -24,6 +24,7 @@ class HGQ2(Engine):
     versions = ("hls4ml", "hgq2", "quantizers", "keras", "tensorflow")
     input_from_model = True
     hgq2_process = True
+    quantizers_are_layers = True
 
     def _require(self) -> None:
         if not inside():

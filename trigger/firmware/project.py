@@ -1,9 +1,10 @@
 """FirmwareProject: a Keras model as an hls4ml project. The only place hls4ml's converter is called.
 
 Built from a trained model (its task's firmware head) or a user's Keras model, plus the firmware
-and input settings. Weights, biases and activations take the QKeras quantizers' types; accumulators
-and Dense results are 'auto' (exact), so the firmware computes exactly what the quantized Keras
-model computes. The task's head rules, the spec's `firmware.layers` and a user's hls4ml config are
+and input settings. Weights, biases and activations take the QKeras quantizers' types (an HGQ2
+model's: its per-element quantizers', through hls4ml's bit-exact flow, which also narrows the input
+port to what its first quantizer reads); accumulators and Dense results are 'auto' (exact), so the
+firmware computes exactly what the quantized Keras model computes. The task's head rules, the spec's `firmware.layers` and a user's hls4ml config are
 merged last, so a user can trade exactness for area knowingly. A project is written atomically
 (hls_projects/<model>/<backend>/) or kept in a scratch directory (RTL twin, emulator, thresholds);
 either way it gives the compiled csim, the fixed-point graph and the cost estimate.

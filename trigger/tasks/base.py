@@ -87,7 +87,7 @@ class Task(ABC):
         hls4ml may drop the quantizer, so X's result type (and that of its implicit linear
         activation) is the quantizer's, with its rounding and saturation: the drop is harmless. A QKeras rule: an
         HGQ2 model's quantizers reach hls4ml as layers of their own (FixedPointQuantizer), which keep their types."""
-        if self.spec.model.engine != "qkeras":
+        if engine_of(self.spec).quantizers_are_layers:
             return
         for name in list(layers):
             if name.endswith("_q") and name[:-2] in layers:
