@@ -79,22 +79,29 @@ PROBE = """
 import json, sys
 import numpy as np
 from trigger.emulate import Emulator
+from trigger.engines import engine_of
 from trigger.firmware import FirmwareProject, project_dir, read_test_vectors
 from trigger.models import predict
 from trigger.rtl.twin import trace
 from trigger.spec import load_spec
 from trigger.trained import Trained
+from trigger.verify import first_divergence
 
 spec = load_spec(sys.argv[1])
 trained = Trained.load(spec)
 x, csim = read_test_vectors(project_dir(spec, "Vitis"), spec.name)
 keras_out = predict(trained.model, x)
-graph = FirmwareProject.graph_of(trained, "Vitis")
+layers = engine_of(spec).layer_outputs(trained.model, x)  # what the harness holds each csim layer against
+with FirmwareProject.scratch(lambda d: FirmwareProject.of(trained, "Vitis", d)) as project:
+    graph, csim_layers, types = project.graph, project.trace(x), project.layer_types
 emulated = Emulator(graph)(x)
 traced = trace(graph, 3).predict(x)
 print(json.dumps({"events": len(x), "x_is_the_sample": bool(np.array_equal(x, trained.x)),
                   "keras_eq_csim": bool(np.array_equal(keras_out, csim)), "emulator_eq_csim": bool(np.array_equal(emulated, csim)),
-                  "trace_eq_emulator": bool(np.array_equal(traced, emulated)), "ops": sorted({s.op for s in graph.steps})}))
+                  "trace_eq_emulator": bool(np.array_equal(traced, emulated)), "ops": sorted({s.op for s in graph.steps}),
+                  "first_diverging": first_divergence(layers.values, csim_layers, types, narrowed=layers.narrowed),
+                  "first_diverging_unnarrowed": first_divergence(layers.values, csim_layers, types)[0],
+                  "layers_unmatched": sorted(set(csim_layers) - set(layers.values))}))
 """
 
 
@@ -121,6 +128,10 @@ def test_hgq2_classifier_trains_and_synthesises_bit_exact(tmp_path, monkeypatch)
     assert out["events"] == 400 and out["x_is_the_sample"]
     assert out["keras_eq_csim"], "csim == the HGQ2 model at 0 LSB on every test event"
     assert "quantize" in out["ops"] and out["emulator_eq_csim"] and out["trace_eq_emulator"]
+    # the csim reference names hls4ml's layers (dense_1_iq, dense_1, dense_1_relu, ...); each csim layer holds it cast
+    # into the layer's type (hls4ml keeps only the bits the next quantizer reads: not equal to Keras in between)
+    assert out["first_diverging"] == [None, None] and out["layers_unmatched"] == [], out
+    assert out["first_diverging_unnarrowed"] is not None, "narrowing is real: the cast is what makes the layers match"
 
     # the same spec and seed: the same bytes, trained afresh elsewhere
     other = tmp_path / "b"

@@ -4,7 +4,7 @@ Each class (trigger/engines/base.py says what it answers) owns building, the eng
 and what hls4ml sees differently. A new engine is one new class added to ENGINES.
 """
 
-from trigger.engines.base import Engine
+from trigger.engines.base import Engine, LayerOutputs
 from trigger.engines.hgq2 import HGQ2
 from trigger.engines.qkeras import QKeras
 
@@ -15,4 +15,4 @@ def engine_of(spec) -> Engine:
     return ENGINES[spec.model.engine](spec)
 
 
-__all__ = ["ENGINES", "Engine", "HGQ2", "QKeras", "engine_of"]
+__all__ = ["ENGINES", "Engine", "HGQ2", "LayerOutputs", "QKeras", "engine_of"]

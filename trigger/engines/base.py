@@ -7,6 +7,7 @@ records about it, and where its Keras layers and hls4ml's differ. The float twin
 """
 
 from abc import ABC, abstractmethod
+from dataclasses import dataclass
 from typing import Callable, ClassVar
 
 import numpy as np
@@ -16,6 +17,17 @@ from trigger.spec import Spec
 
 # fit(model, extra callbacks) -> the history, as trigger/train.py records it
 Fit = Callable[[keras.Model, list], dict]
+
+
+@dataclass
+class LayerOutputs:
+    """The csim reference of every hls4ml layer, where the Keras layers are not hls4ml's one for one."""
+
+    values: dict[str, np.ndarray]  # by hls4ml layer name: the exact value Keras computes there
+    clipping: set[str]  # the layers that clip (or wrap) in Keras as in the firmware
+    # True: hls4ml's bit-exact flow keeps in a layer only the bits that later layers read, so the csim holds the
+    # value cast into the layer's type (equal at the output, not in between)
+    narrowed: bool = False
 
 
 class Engine(ABC):
@@ -57,7 +69,6 @@ class Engine(ABC):
     def custom_objects(self) -> dict:
         """What keras needs to read the saved architecture back."""
 
-    def layer_outputs(self, model: keras.Model, x: np.ndarray) -> tuple[dict[str, np.ndarray], set[str]] | None:
-        """Where hls4ml's layers are not the Keras layers one for one: each hls4ml layer's output by its name, and
-        the layers that clip (or wrap) in Keras as in the firmware. None: the Keras layers are hls4ml's."""
+    def layer_outputs(self, model: keras.Model, x: np.ndarray) -> LayerOutputs | None:
+        """What the csim's layers are held against, where they are not the Keras layers one for one (None: they are)."""
         return None

@@ -12,7 +12,7 @@ imported inside the methods, and anything asked of this engine elsewhere is a on
 
 import numpy as np
 
-from trigger.engines.base import Engine
+from trigger.engines.base import Engine, LayerOutputs
 from trigger.errors import TriggerError
 from trigger.hgq2_env import inside
 from trigger.keras2 import keras
@@ -96,7 +96,8 @@ class HGQ2(Engine):
 
     def layer_outputs(self, model, x):
         """hls4ml splits each QDense into its input quantizer `<name>_iq`, the Dense `<name>` and, with a ReLU,
-        `<name>_relu`: their outputs, computed with the layer's own quantizers and ops (what its call does)."""
+        `<name>_relu`: their outputs, computed with the layer's own quantizers and ops (what its call does). The
+        Dense and ReLU types hls4ml derives keep only the bits the next quantizer reads (narrowed)."""
         from keras import ops
 
         out, wrapping = {}, set()
@@ -109,4 +110,5 @@ class HGQ2(Engine):
             if layer.activation is not None and layer.activation.__name__ == "relu":
                 h = layer.activation(h)
                 out[f"{layer.name}_relu"] = h
-        return {k: np.asarray(ops.convert_to_numpy(v), np.float64) for k, v in out.items()}, wrapping
+        values = {k: np.asarray(ops.convert_to_numpy(v), np.float64) for k, v in out.items()}
+        return LayerOutputs(values, wrapping, narrowed=True)

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from trigger.fixed import FixedType
+from trigger.fixed import FixedType, cast
 from trigger.keras2 import keras
 
 
@@ -54,13 +54,17 @@ def compare(keras_out: np.ndarray, csim_out: np.ndarray, output_type: FixedType)
 
 
 def first_divergence(keras_layers: dict[str, np.ndarray], hls_trace: dict[str, np.ndarray], hls_types: dict[str, FixedType],
-                     tolerance=None) -> tuple[str | None, int | None]:
+                     tolerance=None, narrowed: bool = False) -> tuple[str | None, int | None]:
     """Walk the layers in firmware order; return the first whose outputs differ, with its LSB difference.
-    `tolerance(reference)` (a float model): the first whose |difference| exceeds what it allows instead."""
+    `tolerance(reference)` (a float model): the first whose |difference| exceeds what it allows instead. `narrowed`
+    (hls4ml's bit-exact flow, HGQ2): a layer holds the reference cast into its type, which keeps only the bits later
+    layers read."""
     for name, traced in hls_trace.items():
         if name not in keras_layers:
             continue
         ref, got = keras_layers[name].reshape(len(traced), -1), traced.reshape(len(traced), -1)
+        if narrowed:
+            ref = cast(ref, hls_types[name])
         diff = lsb_diff(ref, got, hls_types[name].lsb)
         if diff.max(initial=0) > 0 and (tolerance is None or np.any(np.abs(got - ref) > tolerance(ref))):
             return name, int(diff.max())

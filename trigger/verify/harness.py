@@ -44,15 +44,17 @@ class Reference:
     inputs_true: np.ndarray  # the same before rounding into the input type (for the overflow audit)
     outputs: np.ndarray  # the quantized (or, for a float user model, the float) Keras outputs
     layers: dict[str, np.ndarray]  # every Keras layer's output, by the names hls4ml keeps
-    clipping: set[str]  # the layers that clip in Keras as in the firmware (QKeras activations)
+    clipping: set[str]  # the layers that clip in Keras as in the firmware (QKeras activations, HGQ2 quantizers)
+    narrowed: bool = False  # a layer's csim output is its value here cast into its type (trigger/engines LayerOutputs)
 
     @classmethod
     def of(cls, model: keras.Model, x: np.ndarray, inputs_true: np.ndarray, probe: keras.Model | None = None,
-           layers: tuple[dict[str, np.ndarray], set[str]] | None = None) -> "Reference":
-        """`probe`: a twin of `model` whose layers match hls4ml's one for one (default: the model itself); `layers`:
-        hls4ml's layers' outputs and the clipping layers, where no Keras model matches them (an HGQ2 model's)."""
+           layers=None) -> "Reference":
+        """`probe`: a twin of `model` whose layers match hls4ml's one for one (default: the model itself); `layers`
+        (trigger.engines.LayerOutputs): hls4ml's layers' references where no Keras model matches them (HGQ2)."""
         if layers is not None:
-            return cls(x, inputs_true, predict(model, x).reshape(len(x), -1), *layers)
+            outputs = predict(model, x).reshape(len(x), -1)
+            return cls(x, inputs_true, outputs, layers.values, layers.clipping, layers.narrowed)
         layers = keras_layer_outputs(probe or model, x)
         outputs = layers[model.layers[-1].name] if probe is None else predict(model, x)
         clipping = {layer.name for layer in (probe or model).layers if type(layer).__name__ == "QActivation"}
@@ -97,6 +99,7 @@ def check(project: FirmwareProject, reference: Reference, trace: bool = True, ex
         agreement, bad = compare(reference.layers[exact_layer], layers[exact_layer], project.layer_types[exact_layer])
         if not len(bad):
             return csim_out, agreement
-    layer, lsb = first_divergence({k: v[events] for k, v in reference.layers.items()}, layers, project.layer_types, tolerance)
+    layer, lsb = first_divergence({k: v[events] for k, v in reference.layers.items()}, layers, project.layer_types, tolerance,
+                                  reference.narrowed)
     agreement.first_diverging_layer, agreement.layer_lsb_diff = layer or "output only", lsb
     return csim_out, agreement
