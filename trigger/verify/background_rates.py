@@ -81,7 +81,7 @@ def run(trained: Trained, files: list[Path] | None = None, csim_events: int = CS
         "float_vs_firmware_at_shipped": {k: rates.paired_change(f_signals[k], signals[k], shipped_float, shipped)
                                          for k in signals},
         "float_vs_firmware_at_equal_rate": _equal_rate(shipped, bkg, f_bkg, w, signals, f_signals),
-        "at_target_rate": _at_target(data, {"firmware": scores, "float": floats}, spec, khz),
+        "at_target_rate": _at_target(data, {"firmware": scores, "float": floats}, task, khz),
         "operating_points": [_point(fpr, bkg, w, signals, n_eff, khz)
                              for fpr in sorted({target.false_positive_rate, *FPRS}, reverse=True)],
     }
@@ -122,30 +122,29 @@ def _describe_files(files: list[Path]) -> str:
     return f"{len(files)} files in {', '.join(folders)}"
 
 
+def _tprs(signals: dict, threshold: float) -> dict:
+    return {k: dict(zip(("tpr", "tpr_err"), rates.tpr_at(s, threshold))) for k, s in signals.items()}
+
+
 def _at(threshold: float, bkg, w, signals: dict, khz: float) -> dict:
     fpr, err = rates.fpr_at(bkg, w, threshold)
     return {"value": threshold, "fpr": fpr, "fpr_err": err, "rate_khz": fpr * khz, "rate_khz_err": err * khz,
-            "tpr": {k: dict(zip(("tpr", "tpr_err"), rates.tpr_at(s, threshold))) for k, s in signals.items()}}
+            "tpr": _tprs(signals, threshold)}
 
 
-def _at_target(data, scores: dict, spec, khz: float) -> dict:
+def _at_target(data, scores: dict, task: Anomaly, khz: float) -> dict:
     """Every trigger at the target FPR of this sample's own background: threshold set on one half (even positions),
-    rate measured on the other, TPR on every signal event (the convention of training, trigger/tasks/anomaly.py).
+    rate measured on the other, TPR on every signal event (the training's halves, Anomaly.halves).
     Also the paired float -> firmware change at these thresholds."""
-    fpr = spec.anomaly.target.false_positive_rate
+    fpr = task.a.target.false_positive_rate
     values = dict(scores) | (baselines.scores(data.x, data.features) if baselines.available(data.features) else {})
-    signal = np.isin(data.y, [data.classes.index(s) for s in spec.anomaly.signals])
-    background = np.flatnonzero(~signal)
-    setting, measuring = background[0::2], np.sort(np.r_[background[1::2], np.flatnonzero(signal)])
-    w = np.ones(len(data.y)) if data.w is None else np.asarray(data.w, np.float64)
+    setting, measuring = task.halves(data)
     out: dict = {"fpr": fpr, "rate_khz": fpr * khz, "method": "threshold set on one half of this sample's background "
                  "(even positions), rate measured on the other half, TPR on every signal event", "triggers": {}}
     chosen = {}
     for name, v in values.items():
-        v = np.asarray(v, np.float64).reshape(-1)
-        t = rates.threshold_for(v[setting], w[setting], fpr)
-        bkg, w_bkg, sig = rates.split_scores(v[measuring], data.y[measuring], w[measuring], data.classes,
-                                             spec.anomaly.signals)
+        (b_set, w_set, _), (bkg, w_bkg, sig) = task.split_halves(v, data, setting, measuring)
+        t = rates.threshold_for(b_set, w_set, fpr)
         chosen[name] = (t, sig)
         entry = _at(t, bkg, w_bkg, sig, khz) | {"effective_events": rates.effective_events(w_bkg)}
         # where a typical signal event sits in the background: the weighted background fraction above its median
@@ -219,7 +218,7 @@ def _point(fpr: float, bkg, w, signals: dict, n_eff: float, khz: float) -> dict:
         t = rates.threshold_for(bkg, w, fpr)
         achieved, err = rates.fpr_at(bkg, w, t)
         entry |= {"threshold": t, "fpr_achieved": achieved, "fpr_err": err, "rate_khz_achieved": achieved * khz,
-                  "tpr": {name: dict(zip(("tpr", "tpr_err"), rates.tpr_at(s, t))) for name, s in signals.items()}}
+                  "tpr": _tprs(signals, t)}
     return entry
 
 
