@@ -77,6 +77,7 @@ def test_scan_killed_resumed_fronts_and_pick(tmp_path):
         assert "saturate ap_fixed<6,1>" in t["reason"] and "\n" not in t["reason"]
     for t in complete:
         assert t["csim"]["max_lsb_diff"] == 0 and t["metric"]["split"] == "validation"
+        assert set(t["metric_drops"]) == {"accuracy", "auc"}, "the float -> csim drops the budget can limit"
         assert {c["source"] for c in t["cost"].values()} == {"estimate"} and t["cost"]["lut"]["method"] == "da4ml"
         assert t["cost"]["lut"]["value"] > 0 and t["cost"]["latency_ns"]["value"] > 0
     assert not (tmp_path / "hls_projects" / "tiny" / "scan").exists() or not any((tmp_path / "hls_projects" / "tiny" / "scan").iterdir())
@@ -145,6 +146,24 @@ def test_pick_floor_excludes_designs_below_the_goal():
     assert front.pick(every, None, 0.005)["trial"] == "small"
     assert front.pick(every, None, 0.005, floor=0.97)["trial"] == "big"
     assert front.pick(every, None, 0.005, floor=0.98) is None
+
+
+def test_pick_keeps_the_budget_on_metric_drops():
+    """budget.yml's max_metric_drop (float -> csim) rules a trial out like a cost limit does: the smallest design
+    loses too much and is not picked; a record without drops (older scans) is judged on its costs."""
+    from trigger.scan import front
+
+    def trial(name, value, lut, drop=None):
+        drops = {} if drop is None else {"metric_drops": {"residual_median_abs": drop}}
+        return {"trial": name, "state": "complete", "metric": {"value": value, "higher_is_better": False},
+                "cost": {"lut": {"value": lut}, "latency_ns": {"value": 50}}} | drops
+
+    limits = {"lut": 50000, "max_metric_drop": {"residual_median_abs": 0.02}}
+    every = [trial("small", 0.090, 9000, drop=0.023), trial("big", 0.091, 14000, drop=0.004)]
+    assert not front.within_budget(every[0], limits) and front.within_budget(every[1], limits)
+    assert front.pick(every, limits, 0.005)["trial"] == "big"
+    assert front.pick(every, None, 0.005)["trial"] == "small"
+    assert front.within_budget(trial("old", 0.09, 9000), limits)
 
 
 @pytest.mark.parametrize("change, needle", [

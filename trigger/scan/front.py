@@ -32,9 +32,12 @@ def pareto(records: list[dict], key: str = "lut") -> list[dict]:
 
 
 def within_budget(record: dict, limits: dict | None) -> bool:
+    """Every limited cost, and every limited float -> csim metric drop the trial measured, within budget.yml."""
     if not limits:
         return True
-    return all(limits.get(k) is None or cost(record, k) <= limits[k] for k in COST_KEYS if k in record["cost"])
+    drops = record.get("metric_drops", {})
+    return (all(limits.get(k) is None or cost(record, k) <= limits[k] for k in COST_KEYS if k in record["cost"]) and
+            all(drops[k] <= v for k, v in (limits.get("max_metric_drop") or {}).items() if k in drops))
 
 
 def reaches(record: dict, floor: float | None) -> bool:

@@ -51,6 +51,15 @@ def load_records(spec: Spec) -> tuple[list[dict], list[dict]]:
     return list(_records(out / "trials").values()), list(_records(out / "references").values())
 
 
+def scan_limits(spec: Spec, config: ScanConfig) -> dict | None:
+    """budget.yml as the scan applies it: without max_metric_drop when the trials shorten the float reference
+    (their drops would flatter them; the pick's full flow checks the drops)."""
+    limits = load_budget(spec.model_dir / "budget.yml", task_of(spec).drop_names)
+    if limits and not config.drops_comparable:
+        limits = {k: v for k, v in limits.items() if k != "max_metric_drop"}
+    return limits
+
+
 def _identity(spec: Spec, config: ScanConfig) -> dict:
     return {"spec_sha256": hashlib.sha256(spec.path.read_bytes()).hexdigest(), "scan_sha256": config.fingerprint}
 
@@ -72,7 +81,7 @@ def scan(spec: Spec, trials: int | None = None, workers: int | None = None, sche
 
     config = load_scan(spec)
     task = task_of(spec)
-    limits = load_budget(spec.model_dir / "budget.yml", task.drop_names)
+    limits = scan_limits(spec, config)
     total = trials or config.trials
     out = scan_dir(spec)
     state = read_json(out / "scan.json") or {"runs": []}
@@ -178,7 +187,9 @@ def write_report(spec: Spec, config: ScanConfig, limits: dict | None, chosen: di
     lines = [f"# Scan of {spec.name}", "",
              f"{len(records)} trials ({len(front.complete(records))} complete) and {len(references)} references; "
              f"{ran} run in {wall / 3600:.2f} h wall on {'/'.join(workers) or '?'} workers: {rate}. Metric on the "
-             f"validation split; cost from da4ml (source estimate), the budget from budget.yml.", ""]
+             f"validation split; cost from da4ml (source estimate), the budget from budget.yml"
+             f"{'' if config.drops_comparable else ' (its max_metric_drop left to the pick: trials_only shortens the float reference)'}.",
+             ""]
     if chosen is not None:
         lines += [f"Pick ({_rule(config)}): **{chosen['trial']}**", ""]
     for key, title in (("lut", "LUT"), ("latency_ns", "latency")):
@@ -197,7 +208,7 @@ def pick(spec: Spec, log=print) -> Path:
     """`trigger scan --pick`: the chosen trial as a spec (scan/pick/spec.yml, with the budget) ready for
     `trigger train`, `synth` and `rtl`."""
     config = load_scan(spec)
-    limits = load_budget(spec.model_dir / "budget.yml", task_of(spec).drop_names)
+    limits = scan_limits(spec, config)
     records, references = load_records(spec)
     chosen = front.pick(records + references, limits, config.tolerance, config.floor)  # a reference may be the best
     if chosen is None:

@@ -6,7 +6,8 @@
     seed: 0
     fixed: {train.epochs: 30}                # overrides of every trial and reference, kept in the pick (optional)
     trials_only: {train.float_epochs: 1}     # overrides of the trials only, not written into the pick: settings
-                                             # that cannot change the metric or cost (the float reference's training)
+                                             # that cannot change the metric or cost (the float reference's training;
+                                             # then budget.yml's max_metric_drop is left to the pick's full flow)
     space:                                   # any spec key, dotted
       model.weight_bits: {choices: [4, 6, 8]}
       model.hidden: {choices: [[64, 32, 32], [32, 16, 16]]}
@@ -90,6 +91,11 @@ class ScanConfig:
     def trial_overrides(self) -> dict[str, Any]:
         """What every trial and reference runs with on top of its knobs."""
         return self.fixed | self.trials_only
+
+    @property
+    def drops_comparable(self) -> bool:
+        """A trial's float -> csim drops mean what the budget means only against the spec's own float reference."""
+        return not any(key.startswith("train.float") for key in self.trials_only)
 
     @property
     def fingerprint(self) -> str:

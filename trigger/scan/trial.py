@@ -66,11 +66,13 @@ def _measure(base: str, label: str, overrides: dict, workdir: str) -> dict:
                                f"diverging layer {agreement.first_diverging_layer} ({agreement.layer_lsb_diff} LSB)")
         if result.graph is None:
             raise TriggerError("the fixed-point graph cannot represent this project, so da4ml cannot cost it")
-        headline = report["backends"][result.backend]["headline"]
+        measured = report["backends"][result.backend]
+        headline = measured["headline"]
         record.update({
             "state": "complete",
             "metric": {"name": headline["metric"], "value": headline["csim"], "split": "validation",
                        "higher_is_better": task_of(spec).higher_is_better},
+            "metric_drops": measured["metric_drops"],  # float -> csim, checked against budget.yml's max_metric_drop
             "csim": {"backend": result.backend, "events": agreement.events, "max_lsb_diff": agreement.max_lsb_diff},
             "cost": da4ml_cost(result.graph, spec.firmware.clock_period_ns),
             "estimate": result.estimate,
