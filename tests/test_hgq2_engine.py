@@ -2,7 +2,8 @@
 same CLI, run in an HGQ2 process that the CLI starts itself.
 
 Kept true: csim equals the HGQ2 model at 0 LSB on every test event, the project's fixed-point graph (emulator) equals
-the csim and the RTL twin's da4ml trace equals the emulator; the same spec and seed give the same bytes; what HGQ2
+the csim and the RTL twin's da4ml trace equals the emulator; the twin in Icarus, the bench and the bundle (its RTL
+core's Verilog testbench, its emulator library loaded as CMSSW does) pass as for a QKeras model; the same spec and seed give the same bytes; what HGQ2
 does not do (other tasks and kinds, QKeras's fixed widths, tfmot pruning) is a one-line error naming the key."""
 
 import json
@@ -10,7 +11,7 @@ import shutil
 
 import pytest
 import yaml
-from conftest import make_project, run_cli, run_cli_in, tiny_spec
+from conftest import cms_consumer, make_project, run_cli, run_cli_in, run_cms_consumer, tiny_spec
 
 from trigger.errors import TriggerError
 from trigger.hgq2_env import run
@@ -117,6 +118,9 @@ def test_hgq2_classifier_trains_and_synthesises_bit_exact(tmp_path, monkeypatch)
     assert report["csim"]["exact_fraction"] == 1.0 and report["csim"]["max_lsb_diff"] == 0 and report["events"] == 400
     assert report["provenance"]["versions"]["hgq2"] == "0.2.0" and "qkeras" not in report["provenance"]["versions"]
     assert report["overflow"]["dense_1_iq"]["clip_in_keras"] is True  # a quantizer wraps in Keras as in firmware
+    # the layers hls4ml narrowed to the bits the next quantizer reads drop only bits Keras drops too: no false alarm
+    assert report["overflow"]["dense_1"]["narrowed"] is True
+    assert [name for name, e in report["overflow"].items() if e["saturated"] and not e["clip_in_keras"]] == []
     sparsity = json.loads((model / "trained" / "training.json").read_text())["sparsity"]
     assert "train.sparsity does not apply" in sparsity["method"] and sparsity["ebops"] > 0
     assert json.loads((model / "trained" / "model.json").read_text().replace("Infinity", "1e999"))["config"]["layers"][1][
@@ -132,6 +136,19 @@ def test_hgq2_classifier_trains_and_synthesises_bit_exact(tmp_path, monkeypatch)
     # into the layer's type (hls4ml keeps only the bits the next quantizer reads: not equal to Keras in between)
     assert out["first_diverging"] == [None, None] and out["layers_unmatched"] == [], out
     assert out["first_diverging_unnarrowed"] is not None, "narrowing is real: the cast is what makes the layers match"
+
+    # after training, the QKeras models' path: the RTL twin in Icarus, the bench, and the bundle as its consumers use it
+    run_cli_in(root, "rtl", "models/tiny")
+    twin = json.loads((model / "rtl.json").read_text())
+    assert twin["simulation"]["exact_fraction"] == 1.0 and twin["figures"]["lut"]["source"] == "rtl"
+    run_cli_in(root, "bench", "models/tiny", "--events", "100")
+    run_cli_in(root, "export", "models/tiny", "--rtl-events", "50")
+    bundle = root / "hls_projects" / "tiny" / "bundle"
+    assert "RTL core testbench (Icarus): PASS: tb_tiny: 100/100 results bit-exact" in (bundle / "README.md").read_text()
+    vectors = bundle / "vectors"
+    ok = run_cms_consumer(cms_consumer([bundle], tmp_path / "consumer"),
+                          (bundle / "emulator", "Tiny_v1", vectors / "tiny_inputs.hex", vectors / "tiny_outputs.hex"))
+    assert ok.returncode == 0 and ok.stdout.startswith("PASS: Tiny_v1: 400/400 events bit-exact"), ok.stdout + ok.stderr
 
     # the same spec and seed: the same bytes, trained afresh elsewhere
     other = tmp_path / "b"

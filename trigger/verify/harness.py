@@ -69,7 +69,8 @@ def run(build, final: Path, reference: Reference, files, meanings, trace: bool =
     t0 = time.time()
     with FirmwareProject.written(build, final) as project:
         csim_out, agreement = check(project, reference, trace, exact_layer, tolerance)
-        audit = overflow.audit(project.hls_model, reference.layers, reference.inputs_true, reference.clipping)
+        audit = overflow.audit(project.hls_model, reference.layers, reference.inputs_true, reference.clipping,
+                               reference.narrowed)
         project.write_files(files(project))
         ports = project.write_test_bench(reference.x, csim_out, *meanings(csim_out.shape[1]))
         estimate, fingerprint = project.estimate(), project.fingerprint

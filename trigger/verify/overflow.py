@@ -10,7 +10,10 @@ saturated (or wrapped, for WRAP types).
 preprocessing) clips exactly like the firmware, so its saturations are part of the
 trained model; anywhere else a saturation would be a firmware-only overflow. An HGQ2
 quantizer (hls4ml's FixedPointQuantizer) takes the previous output as its true value and
-counts it against each element's own type; it wraps (or saturates) in Keras too.
+counts it against each element's own type; it wraps (or saturates) in Keras too. In a
+`narrowed` project (hls4ml's bit-exact flow for HGQ2) every other layer keeps only the bits
+the next quantizer reads: its wraps drop bits that Keras drops too, so they count as part of
+the trained model (`narrowed: true`), not as firmware-only overflows.
 """
 
 import numpy as np
@@ -19,9 +22,10 @@ from trigger.firmware import element_types
 from trigger.fixed import ROUNDINGS, FixedType, cast
 
 
-def audit(hls_model, keras_layers: dict[str, np.ndarray], inputs_true: np.ndarray, clipping: set[str]) -> dict[str, dict]:
+def audit(hls_model, keras_layers: dict[str, np.ndarray], inputs_true: np.ndarray, clipping: set[str],
+          narrowed: bool = False) -> dict[str, dict]:
     """Per layer: saturations on the sample, the type's range, the observed range; `clipping`: the Keras layers
-    (QKeras activations) that clip the way the firmware does."""
+    (QKeras activations) that clip the way the firmware does; `narrowed`: see the module docstring."""
     report: dict[str, dict] = {}
     previous: np.ndarray = inputs_true
     for layer in hls_model.get_layers():
@@ -49,8 +53,11 @@ def audit(hls_model, keras_layers: dict[str, np.ndarray], inputs_true: np.ndarra
             "range": [ftype.lo, ftype.hi],
             "observed": [float(true.min()), float(true.max())],
             "type": str(ftype),
-            "clip_in_keras": relu or layer.class_name == "Input" or (quantizer and layer.name in clipping),
+            "clip_in_keras": (relu or layer.class_name == "Input" or (quantizer and layer.name in clipping)
+                              or (narrowed and not quantizer)),
         }
+        if narrowed and not quantizer and layer.class_name != "Input":
+            report[layer.name]["narrowed"] = True
         previous = keras_layers.get(layer.name, true)
     return report
 
