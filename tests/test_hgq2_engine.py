@@ -80,6 +80,7 @@ PROBE = """
 import json, sys
 import numpy as np
 from trigger.emulate import Emulator
+from trigger.fixed import cast
 from trigger.engines import engine_of
 from trigger.firmware import FirmwareProject, project_dir, read_test_vectors
 from trigger.models import predict
@@ -94,11 +95,13 @@ x, csim = read_test_vectors(project_dir(spec, "Vitis"), spec.name)
 keras_out = predict(trained.model, x)
 layers = engine_of(spec).layer_outputs(trained.model, x)  # what the harness holds each csim layer against
 with FirmwareProject.scratch(lambda d: FirmwareProject.of(trained, "Vitis", d)) as project:
-    graph, csim_layers, types = project.graph, project.trace(x), project.layer_types
+    graph, csim_layers, types, port = project.graph, project.trace(x), project.layer_types, project.input_type
 emulated = Emulator(graph)(x)
 traced = trace(graph, 3).predict(x)
-print(json.dumps({"events": len(x), "x_is_the_sample": bool(np.array_equal(x, trained.x)),
-                  "keras_eq_csim": bool(np.array_equal(keras_out, csim)), "emulator_eq_csim": bool(np.array_equal(emulated, csim)),
+print(json.dumps({"events": len(x), "x_is_the_sample_on_the_port": bool(np.array_equal(x, cast(trained.x, port))),
+                  "x_narrowed": bool(not np.array_equal(x, trained.x)),
+                  "keras_eq_csim": bool(np.array_equal(keras_out, csim)),
+                  "keras_on_the_sample_eq_csim": bool(np.array_equal(predict(trained.model, trained.x), csim)), "emulator_eq_csim": bool(np.array_equal(emulated, csim)),
                   "trace_eq_emulator": bool(np.array_equal(traced, emulated)), "ops": sorted({s.op for s in graph.steps}),
                   "first_diverging": first_divergence(layers.values, csim_layers, types, narrowed=layers.narrowed),
                   "first_diverging_unnarrowed": first_divergence(layers.values, csim_layers, types)[0],
@@ -129,8 +132,10 @@ def test_hgq2_classifier_trains_and_synthesises_bit_exact(tmp_path, monkeypatch)
     (tmp_path / "probe.py").write_text(PROBE)
     monkeypatch.setenv("TRIGGER_HLS_PROJECTS", str(root / "hls_projects"))  # where run_cli_in wrote the project
     out = json.loads(run(["probe.py", str(model / "spec.yml")], cwd=tmp_path, what="the HGQ2 probe").stdout.splitlines()[-1])
-    assert out["events"] == 400 and out["x_is_the_sample"]
-    assert out["keras_eq_csim"], "csim == the HGQ2 model at 0 LSB on every test event"
+    # the vectors hold the sample as the port holds it (only the bits the first quantizer reads, fewer than the spec's
+    # input grid): the HGQ2 model gives the same on either
+    assert out["events"] == 400 and out["x_is_the_sample_on_the_port"] and out["x_narrowed"]
+    assert out["keras_eq_csim"] and out["keras_on_the_sample_eq_csim"], "csim == the HGQ2 model at 0 LSB on every event"
     assert "quantize" in out["ops"] and out["emulator_eq_csim"] and out["trace_eq_emulator"]
     # the csim reference names hls4ml's layers (dense_1_iq, dense_1, dense_1_relu, ...); each csim layer holds it cast
     # into the layer's type (hls4ml keeps only the bits the next quantizer reads: not equal to Keras in between)

@@ -31,7 +31,7 @@ from trigger.figures import estimate, vivado
 from trigger.firmware import interface, testbench
 from trigger.firmware.testbench import firmware_object, gxx
 from trigger.firmware.graph import Graph, from_hls
-from trigger.fixed import FixedType
+from trigger.fixed import FixedType, cast
 from trigger.keras2 import keras
 from trigger.spec import Spec
 from trigger.tasks import task_of
@@ -253,6 +253,9 @@ class FirmwareProject:
         and the port description; returns the ports (interface.json is written after synthesis)."""
         tb = self.directory / "tb_data"
         tb.mkdir(exist_ok=True)
+        # the inputs as the port holds them, converted as the csim converts each double into input_t: the identity
+        # on the spec's input grid; an HGQ2 port holds only the bits its first quantizer reads
+        x = cast(x, self.input_type)
         for name, values in (("tb_input_features.dat", x), ("tb_output_predictions.dat", csim)):
             np.savetxt(tb / name, np.asarray(values, np.float64).reshape(len(values), -1), fmt="%.17g")
         ports = interface.describe(self.hls_model, input_meanings, output_meanings, len(x), self.name)
