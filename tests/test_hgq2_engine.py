@@ -164,3 +164,22 @@ def test_hgq2_classifier_trains_and_synthesises_bit_exact(tmp_path, monkeypatch)
     assert sorted(again) == sorted(first)
     assert [name for name in first if first[name] != again[name]] == []
     assert yaml.safe_load(first["spec.yml"])["model"]["engine"] == "hgq2"
+
+
+@pytest.mark.slow
+def test_beta_is_a_scan_knob(tmp_path):
+    """An HGQ2 spec scanned over beta: each Dask worker starts an HGQ2 process for its trial, which completes at 0 LSB
+    on the validation split with its da4ml cost, like a QKeras trial."""
+    model = make_project(tmp_path, hgq2_spec())
+    (model / "scan.yml").write_text(yaml.safe_dump({"trials": 2, "population": 2, "seed": 0,
+                                                    "space": {"model.hgq.beta": {"low": 1e-6, "high": 1e-3, "log": True}}}))
+    run_cli_in(tmp_path, "scan", "models/tiny", "--workers", "2")
+    trials = [json.loads(p.read_text()) for p in sorted((model / "scan" / "trials").glob("t*.json"))]
+    assert len(trials) == 2 and len({t["params"]["model.hgq.beta"] for t in trials}) == 2
+    for t in trials:
+        assert t["state"] == "complete", t.get("reason")
+        assert t["csim"]["max_lsb_diff"] == 0 and t["metric"]["split"] == "validation"
+        assert t["cost"]["lut"]["source"] == "estimate" and t["cost"]["lut"]["value"] > 0
+    run_cli_in(tmp_path, "scan", "models/tiny", "--pick")
+    picked = yaml.safe_load((model / "scan" / "pick" / "spec.yml").read_text())
+    assert picked["model"]["engine"] == "hgq2" and picked["model"]["hgq"]["beta"] in {t["params"]["model.hgq.beta"] for t in trials}

@@ -29,7 +29,7 @@ class HGQ2(Engine):
     def _require(self) -> None:
         if not inside():
             raise TriggerError(f"{self.spec.path or self.spec.name}: model.engine hgq2 runs in an HGQ2 process only; "
-                               "`trigger train`, `synth` and `rtl` start one, this command does not (yet)")
+                               "`trigger train`, `synth`, `rtl`, `export` and `bench` start one, this command does not")
 
     def build(self, n_in, n_out, quantized, output_precision=None) -> keras.Model:
         """dense_1 ... dense_n (ReLU inside, as hls4ml needs it for a bit-exact HGQ2 model), then logits, each with

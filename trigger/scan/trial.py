@@ -9,15 +9,21 @@ the one firmware path, checked at 0 LSB and costed.
 - Cost: da4ml's LUT and FF model and its pipeline depth at the clock (trigger.rtl.da4ml_cost),
   and the analytic estimate (trigger.figures), each labelled with its source.
 - Any error becomes the record's one-line reason; the scan goes on.
+- An HGQ2 trial (model.engine hgq2, from the spec or a knob) runs in an HGQ2 process that the worker starts
+  (`python -m trigger.scan.trial`, trigger/hgq2_env.py); its record comes back as JSON on the last line.
 """
 
+import json
 import shutil
+import sys
 import time
 import warnings
 from pathlib import Path
 
 import yaml
 
+from trigger import hgq2_env
+from trigger.engines import ENGINES
 from trigger.errors import TriggerError
 from trigger.firmware import projects_root
 from trigger.keras2 import keras
@@ -44,9 +50,24 @@ def trial_spec(base: Path, label: str, overrides: dict, directory: Path) -> Path
 
 def run_trial(base: str, label: str, overrides: dict, workdir: str) -> dict:
     """Worker task: the trial's record (never raises for a bad design: the reason is recorded)."""
+    engine = apply(read_yaml(Path(base)), overrides).get("model", {}).get("engine", "qkeras")
+    if engine in ENGINES and ENGINES[engine].hgq2_process and not hgq2_env.inside():
+        return _in_hgq2_process(base, label, overrides, workdir)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # a worker's library warnings would only scramble the progress bar
         return _measure(base, label, overrides, workdir)
+
+
+def _in_hgq2_process(base: str, label: str, overrides: dict, workdir: str) -> dict:
+    started = time.time()
+    try:
+        proc = hgq2_env.run(["-m", "trigger.scan.trial", base, label, json.dumps(overrides), workdir],
+                            what=f"the HGQ2 process of trial {label}")
+        return json.loads(proc.stdout.strip().splitlines()[-1])
+    except (TriggerError, ValueError, IndexError) as exc:
+        first = (str(exc).strip().splitlines() or [""])[0]
+        return {"trial": label, "params": overrides, "state": "failed", "reason": first,
+                "seconds": round(time.time() - started, 1)}
 
 
 def _measure(base: str, label: str, overrides: dict, workdir: str) -> dict:
@@ -90,3 +111,7 @@ def _measure(base: str, label: str, overrides: dict, workdir: str) -> dict:
     record["seconds"] = round(time.time() - started, 1)
     return record
 
+
+
+if __name__ == "__main__":  # an HGQ2 trial, started by run_trial in a worker
+    print(json.dumps(run_trial(sys.argv[1], sys.argv[2], json.loads(sys.argv[3]), sys.argv[4])))
