@@ -200,6 +200,12 @@ def test_scan_of_changed_spec_is_refused(tmp_path, monkeypatch, capsys):
     assert_clean_failure(capsys, tmp_path, before, run_cli("scan", "models/tiny"), "recorded for another spec.yml or scan.yml",
                          "move")
     assert_clean_failure(capsys, tmp_path, before, run_cli("scan", "models/tiny", "--pick"), "no complete trial")
+    # the spec re-shipped from the scan's pick (the same settings, its own comments): named as such
+    (model / "scan" / "pick").mkdir()
+    (model / "scan" / "pick" / "spec.yml").write_text("# picked\n" + (model / "spec.yml").read_text())
+    before = outputs(tmp_path)
+    assert_clean_failure(capsys, tmp_path, before, run_cli("scan", "models/tiny"), "was re-shipped from this scan's pick",
+                         "move")
 
 
 def test_scan_with_unreachable_scheduler(tmp_path, monkeypatch, capsys):

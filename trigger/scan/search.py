@@ -87,6 +87,10 @@ def scan(spec: Spec, trials: int | None = None, workers: int | None = None, sche
     state = read_json(out / "scan.json") or {"runs": []}
     identity = _identity(spec, config)
     if state.get("identity", identity) != identity:
+        picked = out / "pick" / "spec.yml"
+        if picked.is_file() and read_yaml(picked) == read_yaml(spec.path):
+            raise TriggerError(f"{out}: {spec.path} was re-shipped from this scan's pick, and the recorded trials vary the "
+                               f"spec before it; move {out} away to scan around the new spec")
         raise TriggerError(f"{out}: recorded for another spec.yml or scan.yml (the trials would not match); move "
                            f"{out} away to start a new scan, or restore the files")
     data_files(spec, progress=progress, scheduler=scheduler)  # the data exist before any worker reads them
