@@ -128,6 +128,15 @@ def test_toy_momentum_conservation_and_inputs(tmp_path):
                         | {"met_px": "met_px", "met_py": "met_py"})
     assert len(cols) == 10 and len(cols["met_px"]) == 4000
 
+    # a complete dataset is only read: another process's half-written file in it survives a second ask (scan trials
+    # on several workers ask at once), and nothing in it is rewritten
+    directory = files[0].parent
+    foreign = directory / ".settings.json.other.tmp"
+    foreign.write_text("{}")
+    before = {p.name: p.stat().st_mtime_ns for p in directory.iterdir()}
+    assert generate(cfg, seed=2, root=tmp_path, progress=False) == files
+    assert {p.name: p.stat().st_mtime_ns for p in directory.iterdir()} == before
+
 
 @pytest.mark.slow
 def test_existing_dask_scheduler(tmp_path):

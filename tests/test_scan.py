@@ -132,6 +132,8 @@ def test_scan_repeated_design_is_not_run_again(tmp_path):
         repeat = trials[f"trials/{label}.json"]
         assert repeat == first | {"trial": label, "same_as": "t0000"}
     assert sum(r["trials_run"] for r in json.loads((model / "scan" / "scan.json").read_text())["runs"]) == 1
+    front_rows = [line for line in (model / "scan" / "front.md").read_text().splitlines() if line.startswith("| t0")]
+    assert len(front_rows) == 2 and all(row.startswith("| t0000 (asked 3×) |") for row in front_rows), front_rows
 
 
 def test_pick_floor_excludes_designs_below_the_goal():

@@ -83,12 +83,16 @@ def generate(cfg, seed: int, root: Path | None = None, progress: bool = True, sc
     """Make sure every chunk exists (generating the missing ones); return the files in plan order."""
     directory = dataset_dir(cfg, seed, root)
     directory.mkdir(parents=True, exist_ok=True)
-    for stale in directory.glob(".*.tmp"):
-        stale.unlink()
     plan = chunk_plan(cfg, seed)
     files = [directory / c.filename for c in plan]
     todo = [c for c, f in zip(plan, files) if not f.exists()]
-    write_text(directory / "settings.json", json.dumps({"seed": seed, **dataclasses.asdict(cfg)}, indent=1) + "\n")
+    settings = json.dumps({"seed": seed, **dataclasses.asdict(cfg)}, indent=1) + "\n"
+    # a complete dataset is only read: scan trials on several workers ask for it at once, and one's cleaning
+    # must not remove another's half-written settings file
+    if todo or not (directory / "settings.json").is_file() or (directory / "settings.json").read_text() != settings:
+        for stale in directory.glob(".*.tmp"):
+            stale.unlink(missing_ok=True)
+        write_text(directory / "settings.json", settings)
     if todo:
         started = time.time()
         workers = cfg.workers or os.cpu_count() or 1

@@ -1,6 +1,7 @@
 """The Pareto fronts of a scan (task metric against LUT, and against latency), the pick, and their
 table and plots. Only complete trials (0 LSB) take part; every cost keeps its source label."""
 
+from collections import Counter
 from pathlib import Path
 
 from trigger.plots import figure, save
@@ -82,7 +83,9 @@ def table(records: list[dict], references: list[dict], limits: dict | None, key:
                 f"{c['ff']['value']} ({c['ff']['source']}) | {c['latency_ns']['value']:g} ns ({c['latency_ns']['source']}) "
                 f"| {'pass' if within_budget(r, limits) else 'over'} |")
 
-    lines += [row(r, r["trial"]) for r in pareto(records, key)]
+    asked = Counter(r.get("same_as", r["trial"]) for r in records)  # a repeat is its earlier trial: listed once
+    lines += [row(r, r["trial"] + (f" (asked {asked[r['trial']]}×)" if asked[r["trial"]] > 1 else ""))
+              for r in pareto(records, key) if "same_as" not in r]
     lines += [row(r, f"reference: {r['trial']}") for r in complete(references)]
     failed = [r for r in records + references if r.get("state") == "failed"]
     if failed:
