@@ -112,6 +112,5 @@ def _measure(base: str, label: str, overrides: dict, workdir: str) -> dict:
     return record
 
 
-
 if __name__ == "__main__":  # an HGQ2 trial, started by run_trial in a worker
     print(json.dumps(run_trial(sys.argv[1], sys.argv[2], json.loads(sys.argv[3]), sys.argv[4])))
