@@ -4,6 +4,7 @@ under 1 MiB, and the README's summary table is the one the committed metrics giv
 
 import json
 import math
+import subprocess
 
 import pytest
 
@@ -26,6 +27,15 @@ def _strict(value) -> bool:
     if isinstance(value, list):
         return all(map(_strict, value))
     return True
+
+
+def test_every_committed_json_is_strict():
+    """No NaN or Infinity in any committed JSON (not JSON): metrics say 'undefined', an architecture tags the float
+    (trigger.models.NONFINITE)."""
+    files = subprocess.run(["git", "ls-files", "*.json"], cwd=REPO, capture_output=True, text=True, check=True).stdout.split()
+    assert any(f.endswith("trained/model.json") for f in files)
+    for name in files:
+        json.loads((REPO / name).read_text(), parse_constant=lambda constant: pytest.fail(f"{name}: {constant}"))
 
 
 @pytest.mark.parametrize("name", SHIPPED)
@@ -94,5 +104,6 @@ def test_readme_anomaly_samples_table_is_the_committed_rate_reports():
     from trigger.report import anomaly_table
 
     models = [REPO / "models" / name for name in sorted(SHIPPED) if metrics(name)["task"] == "anomaly"]
-    samples = anomaly_table.samples_markdown(models)  # empty until such reports are committed
-    assert readme_block(REPO / "README.md", "anomaly-samples") == (samples + "\n" if samples else "")
+    samples = anomaly_table.samples_markdown(models)
+    assert samples, "no committed models/<anomaly>/background_rates_<sample>.json"
+    assert readme_block(REPO / "README.md", "anomaly-samples") == samples + "\n"

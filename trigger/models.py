@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from trigger.atomic import write_bytes, write_json, write_text
+from trigger.atomic import write_bytes, write_json
 from trigger.errors import TriggerError
 from trigger.keras2 import keras, tf
 from trigger.fixed import FixedType
@@ -157,25 +157,29 @@ def custom_objects() -> dict:
     return objects
 
 
+NONFINITE = "__nonfinite__"  # {"__nonfinite__": "inf"}: how an architecture keeps a float that JSON cannot hold
+
+
 def save_model(model: keras.Model, directory: Path, stem: str) -> None:
-    """Architecture as JSON and weights as .npz: both byte-reproducible (HDF5 embeds timestamps). An architecture
-    holding an infinity (HGQ2: a quantizer's i_decay_speed) keeps it as JSON's `Infinity`, which Keras reads back."""
-    config, path = json.loads(model.to_json()), directory / f"{stem}.json"
-    if _finite(config):
-        write_json(path, config, sort_keys=True)
-    else:  # write_json would make it null
-        write_text(path, json.dumps(config, indent=1, sort_keys=True) + "\n")
+    """Architecture as strict JSON and weights as .npz: both byte-reproducible (HDF5 embeds timestamps). A float JSON
+    cannot hold (HGQ2: a quantizer's infinite i_decay_speed) is written as {"__nonfinite__": "inf"}; load_model
+    restores it."""
+    write_json(directory / f"{stem}.json", _tag_nonfinite(json.loads(model.to_json())), sort_keys=True)
     buffer = io.BytesIO()
     np.savez(buffer, **{f"w{i:03d}": w for i, w in enumerate(model.get_weights())})
     write_bytes(directory / f"{stem}_weights.npz", buffer.getvalue())
 
 
-def _finite(config) -> bool:
-    try:
-        json.dumps(config, allow_nan=False)
-        return True
-    except ValueError:
-        return False
+def _tag_nonfinite(node):
+    if isinstance(node, float) and not np.isfinite(node):
+        return {NONFINITE: repr(node)}
+    if isinstance(node, dict):
+        return {k: _tag_nonfinite(v) for k, v in node.items()}
+    return [_tag_nonfinite(v) for v in node] if isinstance(node, list) else node
+
+
+def _untag_nonfinite(node: dict):
+    return float(node[NONFINITE]) if set(node) == {NONFINITE} else node
 
 
 def load_model(directory: Path, stem: str, objects: dict | None = None) -> keras.Model:
@@ -184,7 +188,8 @@ def load_model(directory: Path, stem: str, objects: dict | None = None) -> keras
     for p in (arch, weights):
         if not p.is_file():
             raise TriggerError(f"{p}: trained model file missing; run `make train` (or `trigger train <spec>`)")
-    model = keras.models.model_from_json(arch.read_text(), custom_objects=custom_objects() if objects is None else objects)
+    config = json.loads(arch.read_text(), object_hook=_untag_nonfinite)
+    model = keras.models.model_from_json(json.dumps(config), custom_objects=custom_objects() if objects is None else objects)
     with np.load(weights) as w:
         model.set_weights([w[k] for k in sorted(w.files)])
     return model
