@@ -32,14 +32,14 @@ def _set(**changes):
 
 
 @pytest.mark.parametrize("change, key", [
-    (_set(task="regression", regression={"targets": {"y": "f0"}}), "'model.engine' hgq2 is for task classification"),
-    (_set(task="compression", model={"kind": "autoencoder"}), "'model.engine' hgq2 is for task classification"),
+    (_set(task="compression", model={"kind": "autoencoder"}), "'model.engine' hgq2 is for tasks classification and regression"),
     (_set(train={"sparsity": 0.3}), "'train.sparsity' does not apply to model.engine hgq2"),
     (_set(train={"pruning_end_epoch": 3}), "'train.pruning_end_epoch' does not apply"),
     (_set(model={"weight_bits": 8}), "'model.weight_bits' does not apply to model.engine hgq2"),
     (_set(model={"layers": {"dense_1": {"weight_bits": 8}}}), "'model.layers' does not apply"),
     (_set(model={"hgq": {"beta": 1e-6, "beta_start": 1e-5}}), "'model.hgq.beta_start' must be between"),
     (_set(model={"hgq": {"init_weight_bits": 0}}), "'model.hgq.init_weight_bits' must be >= 1"),
+    (_set(model={"hgq": {"beta_ramp_epochs": 4}}), "'model.hgq.beta_ramp_epochs' must be between 1 and train.epochs - 1"),
     (_set(model={"engine": "qkeras", "hgq": {"beta": 1e-4}}), "'model.hgq' is a setting of model.engine hgq2"),
     (_set(model={"engine": "hgq3"}), "'model.engine' must be one of"),
 ])
@@ -112,7 +112,7 @@ print(json.dumps({"events": len(x), "x_is_the_sample_on_the_port": bool(np.array
 @pytest.mark.slow
 def test_hgq2_classifier_trains_and_synthesises_bit_exact(tmp_path, monkeypatch):
     root = tmp_path / "a"
-    model = make_project(root, hgq2_spec())
+    model = make_project(root, hgq2_spec(hgq={"beta_ramp_epochs": 2}))
     run_cli_in(root, "train", "models/tiny")
     first = {p.name: p.read_bytes() for p in sorted((model / "trained").iterdir())}
     run_cli_in(root, "synth", "models/tiny")
@@ -124,8 +124,10 @@ def test_hgq2_classifier_trains_and_synthesises_bit_exact(tmp_path, monkeypatch)
     # the layers hls4ml narrowed to the bits the next quantizer reads drop only bits Keras drops too: no false alarm
     assert report["overflow"]["dense_1"]["narrowed"] is True
     assert [name for name, e in report["overflow"].items() if e["saturated"] and not e["clip_in_keras"]] == []
-    sparsity = json.loads((model / "trained" / "training.json").read_text())["sparsity"]
-    assert "train.sparsity does not apply" in sparsity["method"] and sparsity["ebops"] > 0
+    training = json.loads((model / "trained" / "training.json").read_text())
+    assert "train.sparsity does not apply" in training["sparsity"]["method"] and training["sparsity"]["ebops"] > 0
+    beta = training["history"]["quantized"]["beta"]  # ramped over 2 of the 4 epochs, then held at model.hgq.beta
+    assert beta[0] < beta[1] < beta[2] == beta[3] == pytest.approx(1e-5), beta
     architecture = json.loads((model / "trained" / "model.json").read_text(), parse_constant=pytest.fail)  # strict JSON
     assert architecture["config"]["layers"][1]["class_name"] == "QDense"
 
@@ -183,3 +185,24 @@ def test_beta_is_a_scan_knob(tmp_path):
     run_cli_in(tmp_path, "scan", "models/tiny", "--pick")
     picked = yaml.safe_load((model / "scan" / "pick" / "spec.yml").read_text())
     assert picked["model"]["engine"] == "hgq2" and picked["model"]["hgq"]["beta"] in {t["params"]["model.hgq.beta"] for t in trials}
+
+
+@pytest.mark.slow
+def test_hgq2_regressor_is_bit_exact_into_its_output_precision(tmp_path, monkeypatch):
+    """The regression MLP on HGQ2: the outputs rounded and saturated into regression.output_precision by a fixed
+    quantizer (a layer of its own in hls4ml), csim equal to the HGQ2 model at 0 LSB, R^2 measured in GeV."""
+    from test_regression import toy_spec, write_model
+
+    spec = toy_spec() | {"name": "tinytop_hgq", "model": {"hidden": [16, 16], "engine": "hgq2", "hgq": {"beta": 1e-6}},
+                         "train": {"epochs": 8, "float_epochs": 8, "batch_size": 128}}
+    model = write_model(tmp_path, spec)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("TRIGGER_DATA", str(tmp_path / "data"))
+    monkeypatch.setenv("TRIGGER_HLS_PROJECTS", str(tmp_path / "hls_projects"))
+    assert run_cli("train", "tinytop_hgq") == 0 and run_cli("synth", "tinytop_hgq") == 0
+    report = json.loads((model / "metrics.json").read_text())
+    assert report["csim"]["exact_fraction"] == 1.0 and report["csim"]["max_lsb_diff"] == 0
+    assert report["csim"]["output_type"] == "fixed<18,6>", "the firmware output is regression.output_precision"
+    assert report["overflow"]["outputs_q"]["clip_in_keras"] is True  # saturates in Keras as in firmware
+    assert report["metrics"]["csim"] == report["metrics"]["quantized"]
+    assert report["metrics"]["csim"]["components"]["top_px"]["r2"] > 0.9  # px = b + lepton + MET in the toy

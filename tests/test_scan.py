@@ -94,6 +94,7 @@ def test_scan_killed_resumed_fronts_and_pick(tmp_path):
     run_cli_in(tmp_path, "scan", "models/tiny", "--pick")
     from trigger.data import data_files
     from trigger.scan import front, load_records
+    from trigger.scan.space import rebase_files
     from trigger.spec import load_spec
 
     every = complete + [json.loads(after["references/shipped.json"])]
@@ -114,6 +115,16 @@ def test_scan_killed_resumed_fronts_and_pick(tmp_path):
     assert "trials_only" in (model / "scan" / "pick" / "spec.yml").read_text().split("\nname:")[0]
     assert f"**{chosen['trial']}**" in (model / "scan" / "front.md").read_text()
     assert load_records(load_spec(model / "spec.yml"))[0] == trials
+
+    # Re-shipped: the pick copied over the spec (its data.files back where the spec is). Every trial sets the knobs
+    # the two differ in, so the scan is still this spec's: asked again, it runs nothing and picks the same design.
+    reshipped = rebase_files(raw, model / "scan" / "pick", model)
+    (model / "spec.yml").write_text("# re-shipped from the scan's pick\n" + yaml.safe_dump(reshipped, sort_keys=False))
+    picked_before = (model / "scan" / "pick" / "spec.yml").read_bytes()
+    run_cli_in(tmp_path, "scan", "models/tiny", "--workers", "2")
+    assert records(model) == after
+    run_cli_in(tmp_path, "scan", "models/tiny", "--pick")
+    assert (model / "scan" / "pick" / "spec.yml").read_bytes() == picked_before
 
 
 @pytest.mark.slow
@@ -175,6 +186,7 @@ def test_pick_keeps_the_budget_on_metric_drops():
     ({"space": {"train.sparsity": {"low": 0.9, "high": 0.5}}}, "'space.train.sparsity': needs low < high"),
     ({"space": {"input.precision": {"choices": ["ap_fixed<4>"]}}}, "'space.input.precision' = 'ap_fixed<4>'"),
     ({"references": {"tutorial": {"train.sparsity": 1.5}}}, "'references.tutorial'"),
+    ({"references": {"knee-round1": {}}}, "'references.knee-round1': a reference name is letters, digits and _"),
     ({"pick": {"tolerance": -1}}, "'pick.tolerance' must be a number >= 0"),
     ({"pick": {"floor": "high"}}, "'pick.floor' must be a number"),
     ({"pick": {"flor": 0.9}}, "unknown key 'pick.flor' (allowed: floor, tolerance)"),
@@ -201,13 +213,14 @@ def test_scan_of_changed_spec_is_refused(tmp_path, monkeypatch, capsys):
     before = outputs(tmp_path)
     assert_clean_failure(capsys, tmp_path, before, run_cli("scan", "models/tiny"), "recorded for another spec.yml or scan.yml",
                          "move")
-    assert_clean_failure(capsys, tmp_path, before, run_cli("scan", "models/tiny", "--pick"), "no complete trial")
-    # the spec re-shipped from the scan's pick (the same settings, its own comments): named as such
+    code = run_cli("scan", "models/tiny", "--pick")
+    assert code == 1, "nothing within budget is a finding (exit 1, as `trigger check`), not a mistake (2)"
+    assert_clean_failure(capsys, tmp_path, before, code, "no complete trial")
+    # a pick of that other scan.yml, copied over the spec, does not make the trials this scan.yml's
     (model / "scan" / "pick").mkdir()
     (model / "scan" / "pick" / "spec.yml").write_text("# picked\n" + (model / "spec.yml").read_text())
     before = outputs(tmp_path)
-    assert_clean_failure(capsys, tmp_path, before, run_cli("scan", "models/tiny"), "was re-shipped from this scan's pick",
-                         "move")
+    assert_clean_failure(capsys, tmp_path, before, run_cli("scan", "models/tiny"), "recorded for another spec.yml", "move")
 
 
 def test_scan_with_unreachable_scheduler(tmp_path, monkeypatch, capsys):

@@ -15,6 +15,12 @@ class ToolMissing(TriggerError):
     exit_code = 3
 
 
+class NothingWithinBudget(TriggerError):
+    """A finding, not a mistake: no design meets budget.yml (the exit code of `trigger check` over budget)."""
+
+    exit_code = 1
+
+
 def require(*tools: str, install: str) -> list[str]:
     """The paths of external tools, or a ToolMissing naming the first absent one and how to `install` it."""
     paths = [shutil.which(tool) for tool in tools]

@@ -189,6 +189,9 @@ def load_model(directory: Path, stem: str, objects: dict | None = None) -> keras
         if not p.is_file():
             raise TriggerError(f"{p}: trained model file missing; run `make train` (or `trigger train <spec>`)")
     config = json.loads(arch.read_text(), object_hook=_untag_nonfinite)
+    # Keras 3 keeps the training's compile settings (a regressor's loss is a function of ours): a loaded model only
+    # predicts, so they are not restored
+    config.pop("compile_config", None)
     model = keras.models.model_from_json(json.dumps(config), custom_objects=custom_objects() if objects is None else objects)
     with np.load(weights) as w:
         model.set_weights([w[k] for k in sorted(w.files)])

@@ -89,7 +89,10 @@ class HGQSpec:
     """
 
     beta: float = 1e-5  # the final resource penalty per EBOP, reached at the last epoch (0: no penalty)
-    beta_start: float = 1e-7  # the penalty at the first epoch, raised geometrically to `beta` over train.epochs
+    beta_start: float = 1e-7  # the penalty at the first epoch, raised geometrically to `beta` ...
+    # ... over this many epochs, then held at `beta` (default: the whole of train.epochs, reaching beta at the last):
+    # a short ramp trains most epochs at the full penalty, which is what moves the EBOPs
+    beta_ramp_epochs: int | None = None
     init_weight_bits: int = 8  # starting bits of every weight and bias (excluding the sign), trained from there
     # starting fraction bits of every activation, the inputs included (their integer bits follow the data's range)
     init_activation_fraction_bits: int = 6
@@ -99,7 +102,7 @@ class HGQSpec:
 class ModelSpec:
     kind: Literal["mlp", "autoencoder", "vae"] = "mlp"
     # the quantization engine: qkeras (fixed widths below, tfmot pruning) or hgq2 (learned widths, model.hgq);
-    # hgq2 runs in a process of its own (trigger/hgq2_env.py) and is, for now, for task classification, kind mlp
+    # hgq2 runs in a process of its own (trigger/hgq2_env.py) and is, for now, for the classification and regression mlp
     engine: Literal["qkeras", "hgq2"] = "qkeras"
     hgq: HGQSpec = field(default_factory=HGQSpec)
     hidden: list[int] = field(default_factory=lambda: [64, 32, 32])  # mlp; autoencoder/vae: the encoder
@@ -418,16 +421,16 @@ def _check_layer_bits(spec: Spec, source: str) -> None:
 
 
 def _check_engine(spec: Spec, source: str) -> None:
-    """hgq2 is for the classification MLP (so far), and the settings of the other engine are refused, not ignored."""
+    """hgq2 is for the classification and regression MLP (so far), and the settings of the other engine are refused, not ignored."""
     m, t = spec.model, spec.train
     if m.engine == "qkeras":
         if m.hgq != HGQSpec():
             raise TriggerError(f"{source}: 'model.hgq' is a setting of model.engine hgq2 (this model is qkeras); remove it "
                                "or set model.engine: hgq2")
         return
-    if spec.task != "classification" or m.kind != "mlp":
-        raise TriggerError(f"{source}: 'model.engine' hgq2 is for task classification with model.kind mlp so far (this is "
-                           f"task {spec.task}, kind {m.kind}); use model.engine: qkeras")
+    if spec.task not in ("classification", "regression") or m.kind != "mlp":
+        raise TriggerError(f"{source}: 'model.engine' hgq2 is for tasks classification and regression with model.kind mlp so "
+                           f"far (this is task {spec.task}, kind {m.kind}); use model.engine: qkeras")
     fixed = [f"model.{k}" for k in LAYER_BITS if getattr(m, k) != getattr(ModelSpec, k)] + (["model.layers"] if m.layers else [])
     pruning = [f"train.{k}" for k in ("sparsity", "pruning_start_epoch", "pruning_end_epoch")
                if getattr(t, k) != getattr(TrainSpec, k)]
@@ -441,6 +444,9 @@ def _check_engine(spec: Spec, source: str) -> None:
     if not 0.0 <= h.beta_start <= h.beta:
         raise TriggerError(f"{source}: 'model.hgq.beta_start' must be between 0 and model.hgq.beta ({h.beta}), got "
                            f"{h.beta_start}")
+    if h.beta_ramp_epochs is not None and not 1 <= h.beta_ramp_epochs < t.epochs:
+        raise TriggerError(f"{source}: 'model.hgq.beta_ramp_epochs' must be between 1 and train.epochs - 1 "
+                           f"({t.epochs - 1}), got {h.beta_ramp_epochs}; leave it out to ramp over all epochs")
     for key in ("init_weight_bits", "init_activation_fraction_bits"):
         if getattr(h, key) < 1:
             raise TriggerError(f"{source}: 'model.hgq.{key}' must be >= 1, got {getattr(h, key)}")

@@ -1,10 +1,10 @@
 """HGQ2: a bit width learned for every weight, bias and activation (high-granularity quantization).
 
 The loss is the task's + beta * EBOPs (HGQ2's count of the bits the firmware's multipliers and adders take), with
-beta raised geometrically from model.hgq.beta_start to model.hgq.beta over the epochs; a weight whose width reaches
-0 is pruned, so there is no tfmot here. Activations wrap (WRAP) at integer bits that follow the data: after
-training they are set from the whole training sample (HGQ2's trace_minmax), so only an input beyond anything seen in
-training wraps, in Keras and firmware alike (the overflow audit counts it). Weights and biases saturate (SAT_SYM).
+beta raised geometrically from model.hgq.beta_start to model.hgq.beta over model.hgq.beta_ramp_epochs (default: all
+epochs), then held; a weight whose width reaches 0 is pruned, so there is no tfmot here. Activations wrap (WRAP) at
+integer bits that follow the data: after training they are set from the whole training sample (HGQ2's trace_minmax),
+so only an input beyond anything seen in training wraps, in Keras and firmware alike (the overflow audit counts it). Weights and biases saturate (SAT_SYM).
 
 HGQ2 needs Keras 3 and ships its own `qkeras`, so it runs only in an HGQ2 process (trigger/hgq2_env.py); hgq is
 imported inside the methods, and anything asked of this engine elsewhere is a one-line error.
@@ -14,6 +14,7 @@ import numpy as np
 
 from trigger.engines.base import Engine, LayerOutputs
 from trigger.errors import TriggerError
+from trigger.fixed import FixedType
 from trigger.hgq2_env import inside
 from trigger.keras2 import keras
 from trigger.models import INPUT_NAME, build_model
@@ -33,13 +34,17 @@ class HGQ2(Engine):
 
     def build(self, n_in, n_out, quantized, output_precision=None) -> keras.Model:
         """dense_1 ... dense_n (ReLU inside, as hls4ml needs it for a bit-exact HGQ2 model), then logits, each with
-        its own input quantizer; the float twin is the QKeras engine's (plain Keras 3 layers)."""
+        its own input quantizer; a regressor's `outputs` instead, rounded and saturated into `output_precision` by a
+        fixed (untrained) quantizer `outputs_q`, as the QKeras regressor is. The float twin is the QKeras engine's
+        (plain Keras 3 layers)."""
         self._require()
         m = self.spec.model
         if not quantized:
-            return build_model(m, self.spec.input.precision, n_in, n_out, quantized=False)
+            return build_model(m, self.spec.input.precision, n_in, n_out, quantized=False,
+                               output_precision=output_precision)
         from hgq.config import LayerConfigScope, QuantizerConfigScope
         from hgq.layers import QDense
+        from hgq.quantizer import Quantizer
 
         h = m.hgq
         with QuantizerConfigScope(place="all", default_q_type="kbi", overflow_mode="SAT_SYM"), \
@@ -50,7 +55,15 @@ class HGQ2(Engine):
             x = inputs = keras.Input((n_in,), name=INPUT_NAME)
             for i, width in enumerate(m.hidden, start=1):
                 x = QDense(width, activation="relu", kernel_initializer="lecun_uniform", name=f"dense_{i}")(x)
-            return keras.Model(inputs, QDense(n_out, kernel_initializer="lecun_uniform", name="logits")(x), name="quantized")
+            if output_precision is None:
+                return keras.Model(inputs, QDense(n_out, kernel_initializer="lecun_uniform", name="logits")(x),
+                                   name="quantized")
+            out = FixedType.parse(output_precision)
+            x = QDense(n_out, kernel_initializer="lecun_uniform", name="outputs")(x)
+            rounded = Quantizer(q_type="kif", place="datalane", k0=out.signed, i0=out.integer - out.signed,
+                                f0=out.width - out.integer, overflow_mode="SAT", round_mode="RND", trainable=False,
+                                name="outputs_q")
+            return keras.Model(inputs, rounded(x), name="quantized_regressor")
 
     def train_quantized(self, build, start, fit, x):
         from hgq.utils import trace_minmax
@@ -65,7 +78,8 @@ class HGQ2(Engine):
                 layer.kernel.assign(kernel)
                 layer.bias.assign(bias)
         ramp = "log" if h.beta_start > 0 else "linear"
-        beta = PieceWiseSchedule([(0, h.beta_start, ramp), (max(epochs - 1, 1), h.beta, "constant")])
+        ramp_end = h.beta_ramp_epochs or max(epochs - 1, 1)
+        beta = PieceWiseSchedule([(0, h.beta_start, ramp), (ramp_end, h.beta, "constant")])
         history = fit(model, [BetaScheduler(beta), FreeEBOPs()])
         trace_minmax(model, x, batch_size=4096)  # the integer bits of every WRAP quantizer: the training range
         return model, history
@@ -75,13 +89,14 @@ class HGQ2(Engine):
         from keras import ops
 
         out, zeros, total = {}, 0, 0
-        for layer in model.layers[1:]:
+        dense = [layer for layer in model.layers[1:] if hasattr(layer, "qkernel")]
+        for layer in dense:
             k = ops.convert_to_numpy(layer.qkernel)
             out[layer.name] = round(float(np.mean(k == 0)), 4)
             zeros += int((k == 0).sum())
             total += k.size
         out["total"] = round(zeros / max(total, 1), 4)
-        out["ebops"] = int(sum(int(layer.ebops) for layer in model.layers[1:]))
+        out["ebops"] = int(sum(int(layer.ebops) for layer in dense))
         out["method"] = "quantized weights that are 0 (HGQ2 prunes through bit widths; train.sparsity does not apply)"
         return out
 
@@ -103,6 +118,11 @@ class HGQ2(Engine):
         out, wrapping = {}, set()
         h = ops.convert_to_tensor(np.asarray(x, np.float32))
         for layer in model.layers[1:]:
+            if not hasattr(layer, "qkernel"):  # a regressor's fixed output quantizer, a layer of its own in hls4ml too
+                h = layer(h, training=False)
+                out[layer.name] = h
+                wrapping.add(layer.name)
+                continue
             q = layer.iq(h, training=False)
             h = ops.add(ops.matmul(q, layer.qkernel), layer.qbias)
             out[f"{layer.name}_iq"], out[layer.name] = q, h

@@ -23,7 +23,7 @@ import yaml
 from trigger.atomic import read_json, write_json, write_text
 from trigger.cluster import Interrupted, dask_client
 from trigger.data import data_files
-from trigger.errors import TriggerError
+from trigger.errors import NothingWithinBudget, TriggerError
 from trigger.firmware import projects_root
 from trigger.report import load_budget
 from trigger.scan import front
@@ -64,6 +64,15 @@ def _identity(spec: Spec, config: ScanConfig) -> dict:
     return {"spec_sha256": hashlib.sha256(spec.path.read_bytes()).hexdigest(), "scan_sha256": config.fingerprint}
 
 
+def _reshipped(spec: Spec, config: ScanConfig, recorded: dict) -> bool:
+    """The spec is its scan's pick copied back (the same scan.yml, the pick's settings): it differs from the spec the
+    trials were recorded for only in knobs every trial sets, so each trial is the same design on either, and the scan
+    goes on (or, finished, runs nothing). Scanning *around* the new spec is a new scan.yml."""
+    picked = scan_dir(spec) / "pick" / "spec.yml"
+    return (recorded.get("scan_sha256") == config.fingerprint and picked.is_file()
+            and rebase_files(read_yaml(picked), picked.parent, spec.model_dir) == read_yaml(spec.path))
+
+
 def _sampler(config: ScanConfig):
     import optuna
 
@@ -86,11 +95,7 @@ def scan(spec: Spec, trials: int | None = None, workers: int | None = None, sche
     out = scan_dir(spec)
     state = read_json(out / "scan.json") or {"runs": []}
     identity = _identity(spec, config)
-    if state.get("identity", identity) != identity:
-        picked = out / "pick" / "spec.yml"
-        if picked.is_file() and read_yaml(picked) == read_yaml(spec.path):
-            raise TriggerError(f"{out}: {spec.path} was re-shipped from this scan's pick, and the recorded trials vary the "
-                               f"spec before it; move {out} away to scan around the new spec")
+    if state.get("identity", identity) != identity and not _reshipped(spec, config, state["identity"]):
         raise TriggerError(f"{out}: recorded for another spec.yml or scan.yml (the trials would not match); move "
                            f"{out} away to start a new scan, or restore the files")
     data_files(spec, progress=progress, scheduler=scheduler)  # the data exist before any worker reads them
@@ -217,7 +222,7 @@ def pick(spec: Spec, log=print) -> Path:
     chosen = front.pick(records + references, limits, config.tolerance, config.floor)  # a reference may be the best
     if chosen is None:
         floor = "" if config.floor is None else f" reaching pick.floor {config.floor:g}"
-        raise TriggerError(f"{scan_dir(spec)}: no complete trial within {spec.model_dir / 'budget.yml'}{floor}; run more "
+        raise NothingWithinBudget(f"{scan_dir(spec)}: no complete trial within {spec.model_dir / 'budget.yml'}{floor}; run more "
                            f"trials (`trigger scan {spec.name} --trials N`) or widen scan.yml")
     target = scan_dir(spec) / "pick"
     raw = rebase_files(apply(read_yaml(spec.path), config.fixed | chosen["params"]), spec.model_dir, target)

@@ -28,6 +28,7 @@ import copy
 import hashlib
 import json
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -130,6 +131,9 @@ def load_scan(spec: Spec) -> ScanConfig:
     fixed, trials_only = _mapping(raw, path, "fixed"), _mapping(raw, path, "trials_only")
     references = {str(k): v or {} for k, v in _mapping(raw, path, "references").items()}
     for name, overrides in references.items():
+        if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_]*", name):  # it names the reference's HLS project and C++ symbols
+            raise TriggerError(f"{path}: 'references.{name}': a reference name is letters, digits and _, starting with a "
+                               f"letter (it names the HLS project); e.g. {re.sub(r'[^A-Za-z0-9_]', '_', name)!r}")
         if not isinstance(overrides, dict):
             raise TriggerError(f"{path}: 'references.{name}' must be a mapping of spec key: value")
     pick = _mapping(raw, path, "pick")
