@@ -48,7 +48,23 @@ def test_divergence_names_first_layer_and_lsbs(tiny_project, capsys):
     assert csim["exact_fraction"] < 1.0 and csim["max_lsb_diff"] > 0
     assert csim["first_diverging_layer"] == "dense_2"
     assert csim["first_diverging_layer_lsb_diff"] > 0
+    assert "cause" not in csim, "ap_fixed<10,4> fits float32: the firmware type is the cause, not the reference"
     assert "first diverging layer: dense_2" in captured.out
+
+
+def test_a_layer_wider_than_float32_is_named_as_a_cause():
+    """Keras computes in float32 (24 significant bits): a diverging layer whose exact type is wider may be the
+    reference rounding (jet_compression's scan trial t0005: 12-bit weights x 16-bit activations), and says so."""
+    from trigger.fixed import FixedType
+    from trigger.verify.compare import Agreement, describe, float32_limit
+
+    assert float32_limit("dense_2", FixedType(24, 8, True)) is None
+    cause = float32_limit("dense_2", FixedType(33, 9, True))
+    assert cause.startswith("dense_2 is fixed<33,9> (33 bits), more than the 24 float32 holds") and "fewer" in cause
+    agreement = Agreement(6000, 5986, 1, "dense_2", 6, cause)
+    assert describe(agreement, "Vitis").endswith(f"first diverging layer: dense_2 (6 LSB); {cause}")
+    assert agreement.as_dict("Vitis", FixedType(16, 6, True))["cause"] == cause
+    assert "cause" not in Agreement(6000, 6000, 0).as_dict("Vitis", FixedType(16, 6, True))
 
 
 def test_budget_gate_fails_when_limit_exceeded(tiny_project, capsys):

@@ -84,7 +84,8 @@ def _measure(base: str, label: str, overrides: dict, workdir: str) -> dict:
         if agreement.exact_fraction < 1.0:
             raise TriggerError(f"csim differs from the quantized model on {agreement.events - agreement.exact_events} of "
                                f"{agreement.events} validation events, by up to {agreement.max_lsb_diff} LSB; first "
-                               f"diverging layer {agreement.first_diverging_layer} ({agreement.layer_lsb_diff} LSB)")
+                               f"diverging layer {agreement.first_diverging_layer} ({agreement.layer_lsb_diff} LSB)"
+                               + (f"; {agreement.cause}" if agreement.cause else ""))
         if result.graph is None:
             raise TriggerError("the fixed-point graph cannot represent this project, so da4ml cannot cost it")
         measured = report["backends"][result.backend]

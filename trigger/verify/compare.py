@@ -20,6 +20,7 @@ class Agreement:
     max_lsb_diff: int
     first_diverging_layer: str | None = None
     layer_lsb_diff: int | None = None
+    cause: str | None = None  # what is known about why it diverges (float32_limit), else None
 
     @property
     def exact_fraction(self) -> float:
@@ -34,7 +35,20 @@ class Agreement:
             "first_diverging_layer": self.first_diverging_layer,
             "first_diverging_layer_lsb_diff": self.layer_lsb_diff,
             "output_type": str(output_type),
-        }
+        } | ({"cause": self.cause} if self.cause else {})
+
+
+FLOAT32_SIGNIFICANT_BITS = 24
+
+
+def float32_limit(layer: str, layer_type: FixedType) -> str | None:
+    """Keras computes in float32, which holds 24 significant bits: where a layer's exact values need more (a wide
+    accumulator: many weight bits times many activation bits), the quantized Keras model itself rounds, and the
+    firmware, exact in fixed point, cannot match it. Why `layer` may diverge, or None."""
+    if layer_type.width <= FLOAT32_SIGNIFICANT_BITS:
+        return None
+    return (f"{layer} is {layer_type} ({layer_type.width} bits), more than the {FLOAT32_SIGNIFICANT_BITS} float32 "
+            "holds: the Keras reference rounds there; use fewer weight or activation bits")
 
 
 def lsb_diff(a: np.ndarray, b: np.ndarray, lsb: float) -> np.ndarray:
@@ -90,4 +104,5 @@ def describe(agreement: Agreement, backend: str) -> str:
     return (
         f"{backend}: csim differs from quantized Keras on {agreement.events - agreement.exact_events}/{agreement.events} "
         f"events ({pct}% exact), up to {agreement.max_lsb_diff} LSB at the output; first diverging layer: {where} ({layer})"
+        + (f"; {agreement.cause}" if agreement.cause else "")
     )

@@ -15,7 +15,7 @@ from trigger.fixed import FixedType
 from trigger.keras2 import keras
 from trigger.models import predict
 from trigger.verify import overflow
-from trigger.verify.compare import Agreement, compare, first_divergence, keras_layer_outputs
+from trigger.verify.compare import Agreement, compare, first_divergence, float32_limit, keras_layer_outputs
 
 
 @dataclass
@@ -103,4 +103,6 @@ def check(project: FirmwareProject, reference: Reference, trace: bool = True, ex
     layer, lsb = first_divergence({k: v[events] for k, v in reference.layers.items()}, layers, project.layer_types, tolerance,
                                   reference.narrowed)
     agreement.first_diverging_layer, agreement.layer_lsb_diff = layer or "output only", lsb
+    if layer is not None and tolerance is None:
+        agreement.cause = float32_limit(layer, project.layer_types[layer])
     return csim_out, agreement
