@@ -15,7 +15,7 @@ from conftest import cms_consumer, make_project, run_cli, run_cli_in, run_cms_co
 
 from trigger.errors import TriggerError
 from trigger.hgq2_env import run
-from trigger.spec import spec_from_dict
+from trigger.spec import load_spec, spec_from_dict
 
 
 def hgq2_spec(**model) -> dict:
@@ -169,22 +169,32 @@ def test_hgq2_classifier_trains_and_synthesises_bit_exact(tmp_path, monkeypatch)
 
 
 @pytest.mark.slow
-def test_beta_is_a_scan_knob(tmp_path):
-    """An HGQ2 spec scanned over beta: each Dask worker starts an HGQ2 process for its trial, which completes at 0 LSB
-    on the validation split with its da4ml cost, like a QKeras trial."""
+def test_engine_and_beta_are_scan_knobs_on_one_front(tmp_path):
+    """model.engine and beta as knobs: a QKeras and an HGQ2 design (seed 0 asks one of each) on one front, each
+    trial keeping the knobs of its engine (the other's are recorded as ignored); the HGQ2 trial runs in the HGQ2
+    process its Dask worker starts; both complete at 0 LSB on the validation split with their da4ml cost."""
     model = make_project(tmp_path, hgq2_spec())
-    (model / "scan.yml").write_text(yaml.safe_dump({"trials": 2, "population": 2, "seed": 0,
-                                                    "space": {"model.hgq.beta": {"low": 1e-6, "high": 1e-3, "log": True}}}))
+    space = {"model.engine": {"choices": ["hgq2", "qkeras"]}, "model.hgq.beta": {"low": 1e-6, "high": 1e-3, "log": True},
+             "model.weight_bits": {"choices": [4, 6]}}
+    (model / "scan.yml").write_text(yaml.safe_dump({"trials": 2, "population": 2, "seed": 0, "space": space}))
     run_cli_in(tmp_path, "scan", "models/tiny", "--workers", "2")
-    trials = [json.loads(p.read_text()) for p in sorted((model / "scan" / "trials").glob("t*.json"))]
-    assert len(trials) == 2 and len({t["params"]["model.hgq.beta"] for t in trials}) == 2
-    for t in trials:
+    trials = {t["params"]["model.engine"]: t for t in (json.loads(p.read_text())
+                                                       for p in sorted((model / "scan" / "trials").glob("t*.json")))}
+    assert sorted(trials) == ["hgq2", "qkeras"]
+    assert trials["hgq2"]["ignored"] == ["model.weight_bits"] and trials["qkeras"]["ignored"] == ["model.hgq.beta"]
+    for t in trials.values():
         assert t["state"] == "complete", t.get("reason")
         assert t["csim"]["max_lsb_diff"] == 0 and t["metric"]["split"] == "validation"
         assert t["cost"]["lut"]["source"] == "estimate" and t["cost"]["lut"]["value"] > 0
+    from trigger.scan import front  # the front tables name a trial by the knobs its engine read
+
+    assert front._knobs(trials["qkeras"]) == f"model.engine=qkeras, model.weight_bits={trials['qkeras']['params']['model.weight_bits']}"
+    assert front._knobs(trials["hgq2"]) == f"model.engine=hgq2, model.hgq.beta={trials['hgq2']['params']['model.hgq.beta']}"
     run_cli_in(tmp_path, "scan", "models/tiny", "--pick")
     picked = yaml.safe_load((model / "scan" / "pick" / "spec.yml").read_text())
-    assert picked["model"]["engine"] == "hgq2" and picked["model"]["hgq"]["beta"] in {t["params"]["model.hgq.beta"] for t in trials}
+    engine = picked["model"]["engine"]
+    assert ("hgq" in picked["model"]) == (engine == "hgq2") and ("weight_bits" in picked["model"]) == (engine == "qkeras")
+    load_spec(model / "scan" / "pick" / "spec.yml")  # a valid spec of its engine
 
 
 @pytest.mark.slow

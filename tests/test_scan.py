@@ -229,3 +229,19 @@ def test_scan_with_unreachable_scheduler(tmp_path, monkeypatch, capsys):
     before = outputs(tmp_path)
     assert_clean_failure(capsys, tmp_path, before, run_cli("scan", "models/tiny", "--scheduler", "tcp://127.0.0.1:9"),
                          "cannot reach the Dask scheduler at tcp://127.0.0.1:9")
+
+
+def test_an_engine_knob_keeps_each_trial_to_its_engines_settings():
+    """model.engine as a knob: the settings only the other engine reads are dropped (spec and knobs alike), and the
+    knobs dropped are named; without an engine override nothing is dropped."""
+    from trigger.scan.space import apply, ignored
+
+    base = {"model": {"hidden": [8], "weight_bits": 5, "layers": {"dense_1": {"weight_bits": 6}}},
+            "train": {"epochs": 3, "sparsity": 0.5, "pruning_end_epoch": 2}}
+    hgq2 = {"model.engine": "hgq2", "model.hgq.beta": 1e-5, "model.weight_bits": 4}
+    assert apply(base, hgq2) == {"model": {"hidden": [8], "engine": "hgq2", "hgq": {"beta": 1e-5}}, "train": {"epochs": 3}}
+    assert ignored(hgq2) == ["model.weight_bits"]
+    qkeras = {"model.engine": "qkeras", "model.hgq.beta": 1e-5}
+    assert apply(base, qkeras) == {"model": {**base["model"], "engine": "qkeras"}, "train": base["train"]}
+    assert ignored(qkeras) == ["model.hgq.beta"]
+    assert apply(base, {"model.weight_bits": 4})["model"]["layers"] == base["model"]["layers"] and ignored({"model.weight_bits": 4}) == []

@@ -131,6 +131,15 @@ class ModelSpec:
 
 
 LAYER_BITS = ("weight_bits", "weight_integer", "bias_bits", "bias_integer", "activation_bits", "activation_integer")
+PRUNING = ("sparsity", "pruning_start_epoch", "pruning_end_epoch")
+# the dotted spec keys only one engine reads (a spec of the other engine must not set them)
+ENGINE_ONLY = {"qkeras": tuple(f"model.{k}" for k in LAYER_BITS) + ("model.layers",) + tuple(f"train.{k}" for k in PRUNING),
+               "hgq2": ("model.hgq",)}
+
+
+def other_engines_keys(engine: str) -> tuple[str, ...]:
+    """The dotted keys of the engines other than `engine`."""
+    return tuple(key for name, keys in ENGINE_ONLY.items() if name != engine for key in keys)
 
 
 def dense_layer_names(m: ModelSpec, task: str) -> list[str]:
@@ -432,8 +441,7 @@ def _check_engine(spec: Spec, source: str) -> None:
         raise TriggerError(f"{source}: 'model.engine' hgq2 is for tasks classification and regression with model.kind mlp so "
                            f"far (this is task {spec.task}, kind {m.kind}); use model.engine: qkeras")
     fixed = [f"model.{k}" for k in LAYER_BITS if getattr(m, k) != getattr(ModelSpec, k)] + (["model.layers"] if m.layers else [])
-    pruning = [f"train.{k}" for k in ("sparsity", "pruning_start_epoch", "pruning_end_epoch")
-               if getattr(t, k) != getattr(TrainSpec, k)]
+    pruning = [f"train.{k}" for k in PRUNING if getattr(t, k) != getattr(TrainSpec, k)]
     if fixed:
         raise TriggerError(f"{source}: '{fixed[0]}' does not apply to model.engine hgq2: it learns every bit width "
                            "(starting from model.hgq.init_weight_bits and init_activation_fraction_bits); remove it")

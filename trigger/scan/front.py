@@ -66,7 +66,8 @@ def running_best(records: list[dict], limits: dict | None) -> dict | None:
 
 
 def _knobs(record: dict) -> str:
-    return ", ".join(f"{k}={v}" for k, v in record["params"].items()) or "(the spec the scan started from)"
+    knobs = {k: v for k, v in record["params"].items() if k not in record.get("ignored", [])}
+    return ", ".join(f"{k}={v}" for k, v in knobs.items()) or "(the spec the scan started from)"
 
 
 def table(records: list[dict], references: list[dict], limits: dict | None, key: str = "lut") -> str:

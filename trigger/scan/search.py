@@ -27,7 +27,7 @@ from trigger.errors import NothingWithinBudget, TriggerError
 from trigger.firmware import projects_root
 from trigger.report import load_budget
 from trigger.scan import front
-from trigger.scan.space import ScanConfig, apply, load_scan, rebase_files
+from trigger.scan.space import ScanConfig, apply, ignored, load_scan, rebase_files
 from trigger.scan.trial import run_trial
 from trigger.spec import Spec, read_yaml
 from trigger.tasks import task_of
@@ -140,11 +140,13 @@ def scan(spec: Spec, trials: int | None = None, workers: int | None = None, sche
                                            f"sampler now asks {params}; move {out} away to start a new scan")
                     if label in done:
                         continue
-                    # the sampler may ask a design it has already had: training is seeded, so it is the same trial
-                    earlier = next((r["trial"] for r in done.values() if r["params"] == params and "same_as" not in r),
-                                   next((j[0] for j in jobs if j[1] == params), None))
+                    # the sampler may ask a design it has already had (or one that differs only in knobs its engine
+                    # ignores): training is seeded, so it is the same trial
+                    design = _design(params)
+                    earlier = next((r["trial"] for r in done.values() if _design(r["params"]) == design and "same_as" not in r),
+                                   next((j[0] for j in jobs if _design(j[1]) == design), None))
                     if earlier is not None:
-                        repeats[label] = earlier
+                        repeats[label] = (earlier, params)
                     else:
                         jobs.append((label, params, "trials"))
                 jobs += [(name, overrides, "references") for name, overrides in pending_refs]
@@ -154,9 +156,9 @@ def scan(spec: Spec, trials: int | None = None, workers: int | None = None, sche
                            for label, params, where in jobs}
                 for future in as_completed(futures):
                     label, params, where = futures[future]
-                    record(future.result() | {"params": params}, where)
-                for label, earlier in repeats.items():
-                    record(done[earlier] | {"trial": label, "same_as": earlier}, "trials")
+                    record(future.result() | _asked(label, params), where)
+                for label, (earlier, params) in repeats.items():
+                    record(done[earlier] | _asked(label, params) | {"same_as": earlier}, "trials")
                 for t in batch:
                     r = done[f"t{t.number:04d}"]
                     if r["state"] == "complete":
@@ -178,6 +180,17 @@ def scan(spec: Spec, trials: int | None = None, workers: int | None = None, sche
     write_report(spec, config, limits)
     log(f"{spec.name}: {len(front.complete(list(done.values())))}/{len(done)} trials complete -> {out}")
     return state
+
+
+def _asked(label: str, params: dict) -> dict:
+    """What a record keeps of its ask: the label, every knob the sampler set (a resume replays them) and those its
+    engine ignores."""
+    return {"trial": label, "params": params} | ({"ignored": ignored(params)} if ignored(params) else {})
+
+
+def _design(params: dict) -> dict:
+    """The knobs that make the design: those its engine reads."""
+    return {k: v for k, v in params.items() if k not in ignored(params)}
 
 
 def _labels(total: int) -> list[str]:

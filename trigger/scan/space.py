@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from trigger.errors import TriggerError
-from trigger.spec import Spec, read_yaml, spec_from_dict
+from trigger.spec import Spec, other_engines_keys, read_yaml, spec_from_dict
 
 SCAN_FILE = "scan.yml"
 SAMPLERS = ("nsga2", "tpe")
@@ -184,7 +184,11 @@ def _knob(path: Path, key: str, raw) -> Knob:
 
 
 def apply(raw: dict, overrides: dict[str, Any]) -> dict:
-    """A copy of a spec's YAML mapping with dotted keys set (sub-mappings made where missing)."""
+    """A copy of a spec's YAML mapping with dotted keys set (sub-mappings made where missing).
+
+    Overrides that set model.engine (a knob: one front holds designs of both engines) drop the settings only the
+    other engine reads, from the spec and from the other knobs alike (`ignored` names those knobs): a spec of one
+    engine that sets the other's keys is an error, so each trial keeps what applies to its engine."""
     out = copy.deepcopy(raw)
     for key, value in overrides.items():
         node, parts = out, key.split(".")
@@ -193,7 +197,23 @@ def apply(raw: dict, overrides: dict[str, Any]) -> dict:
                 node[part] = {}
             node = node[part]
         node[parts[-1]] = copy.deepcopy(value)
+    if "model.engine" in overrides:
+        for key in other_engines_keys(overrides["model.engine"]):
+            *parents, last = key.split(".")
+            node = out
+            for part in parents:
+                node = node.get(part) if isinstance(node, dict) else None
+            if isinstance(node, dict):
+                node.pop(last, None)
     return out
+
+
+def ignored(overrides: dict[str, Any]) -> list[str]:
+    """The override keys `apply` drops: those of the engine the overrides do not choose."""
+    if "model.engine" not in overrides:
+        return []
+    dropped = other_engines_keys(overrides["model.engine"])
+    return [k for k in overrides if any(k == d or k.startswith(f"{d}.") for d in dropped)]
 
 
 def rebase_files(raw: dict, source_dir: Path, target_dir: Path) -> dict:
@@ -210,17 +230,24 @@ def rebase_files(raw: dict, source_dir: Path, target_dir: Path) -> dict:
 def _check_against_spec(config: ScanConfig, spec: Spec) -> None:
     """Every knob value, fixed override and reference makes a valid spec (so no trial fails on a typo)."""
     base = read_yaml(spec.path)
+    engines = next(([{"model.engine": e} for e in k.values()] for k in config.space if k.key == "model.engine"), [{}])
     for knob in config.space:
-        for value in knob.values():
-            _valid(apply(base, config.trial_overrides | {knob.key: value}), config.path, f"space.{knob.key}", value)
+        for value in knob.values():  # with an engine knob: valid with one engine at least
+            tried = [apply(base, config.trial_overrides | {knob.key: value} | engine) for engine in engines]
+            _valid(tried, config.path, f"space.{knob.key}", value)
     _valid(apply(base, config.fixed), config.path, "fixed", config.fixed)
     _valid(apply(base, config.trial_overrides), config.path, "trials_only", config.trials_only)
     for name, overrides in config.references.items():
         _valid(apply(base, config.trial_overrides | overrides), config.path, f"references.{name}", overrides)
 
 
-def _valid(raw: dict, path: Path, where: str, value) -> None:
-    try:
-        spec_from_dict(raw, source="spec")
-    except TriggerError as exc:
-        raise TriggerError(f"{path}: '{where}' = {value!r} does not make a valid spec ({exc}); fix scan.yml") from None
+def _valid(raw: dict | list[dict], path: Path, where: str, value) -> None:
+    """`raw` makes a valid spec (of a list: one of them does)."""
+    first = None
+    for candidate in raw if isinstance(raw, list) else [raw]:
+        try:
+            spec_from_dict(candidate, source="spec")
+            return
+        except TriggerError as exc:
+            first = first or exc
+    raise TriggerError(f"{path}: '{where}' = {value!r} does not make a valid spec ({first}); fix scan.yml") from None
