@@ -126,6 +126,19 @@ def test_scan_killed_resumed_fronts_and_pick(tmp_path):
     run_cli_in(tmp_path, "scan", "models/tiny", "--pick")
     assert (model / "scan" / "pick" / "spec.yml").read_bytes() == picked_before
 
+    # A named trial overrides the rule (the nearest miss, when nothing is within budget).
+    other = next(t for t in complete + [json.loads(after["references/shipped.json"])] if t["trial"] != chosen["trial"])
+    run_cli_in(tmp_path, "scan", "models/tiny", "--pick", other["trial"])
+    named = (model / "scan" / "pick" / "spec.yml").read_text()
+    assert f"--pick {other['trial']}` from {other['trial']}" in named and "named on the command line" in named
+    assert f"**{other['trial']}**" in (model / "scan" / "front.md").read_text()
+    raw = yaml.safe_load(named)
+    for key, value in other["params"].items():
+        node = raw
+        for part in key.split("."):
+            node = node[part]
+        assert node == value, key
+
 
 @pytest.mark.slow
 def test_scan_repeated_design_is_not_run_again(tmp_path):
@@ -216,6 +229,9 @@ def test_scan_of_changed_spec_is_refused(tmp_path, monkeypatch, capsys):
     code = run_cli("scan", "models/tiny", "--pick")
     assert code == 1, "nothing within budget is a finding (exit 1, as `trigger check`), not a mistake (2)"
     assert_clean_failure(capsys, tmp_path, before, code, "no complete trial")
+    code = run_cli("scan", "models/tiny", "--pick", "t9999")
+    assert code == 2, "a trial name that is not in the scan is a mistake"
+    assert_clean_failure(capsys, tmp_path, before, code, "no complete trial 't9999'", "front.md")
     # a pick of that other scan.yml, copied over the spec, does not make the trials this scan.yml's
     (model / "scan" / "pick").mkdir()
     (model / "scan" / "pick" / "spec.yml").write_text("# picked\n" + (model / "spec.yml").read_text())

@@ -291,7 +291,7 @@ def cmd_scan(args) -> int:
 
     for spec in resolve_specs(args):
         if args.pick:
-            pick(spec)
+            pick(spec, None if args.pick is True else args.pick)
         else:
             scan(spec, trials=args.trials, workers=args.workers, scheduler=args.scheduler)
     return 0
@@ -380,8 +380,9 @@ def _parser() -> argparse.ArgumentParser:
     where = p.add_mutually_exclusive_group()
     where.add_argument("--workers", type=int, help="LocalCluster workers (default: one per core)")
     where.add_argument("--scheduler", help="use an existing Dask cluster, e.g. tcp://host:8786")
-    p.add_argument("--pick", action="store_true", help="write the best design within budget.yml as scan/pick/spec.yml "
-                                                       "(rule: scan.yml pick.tolerance) instead of scanning")
+    p.add_argument("--pick", nargs="?", const=True, metavar="TRIAL",
+                   help="write the best design within budget.yml as scan/pick/spec.yml (rule: scan.yml pick.tolerance) "
+                        "instead of scanning; or the named trial (e.g. t0010), when nothing is within budget")
     _verb(sub, cmd_summary, models="model names, model directories or spec.yml paths, or converted/<name>").add_argument(
         "--readme", help="rewrite the summary block of this README instead of printing")
     return parser

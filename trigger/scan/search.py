@@ -197,7 +197,8 @@ def _labels(total: int) -> list[str]:
     return [f"t{i:04d}" for i in range(total)]
 
 
-def write_report(spec: Spec, config: ScanConfig, limits: dict | None, chosen: dict | None = None) -> None:
+def write_report(spec: Spec, config: ScanConfig, limits: dict | None, chosen: dict | None = None,
+                 named: bool = False) -> None:
     """scan/front.md (both fronts, references, failures, wall time and trials per hour) and the two plots."""
     out = scan_dir(spec)
     records, references = load_records(spec)
@@ -213,43 +214,54 @@ def write_report(spec: Spec, config: ScanConfig, limits: dict | None, chosen: di
              f"{'' if config.drops_comparable else ' (its max_metric_drop left to the pick: trials_only shortens the float reference)'}.",
              ""]
     if chosen is not None:
-        lines += [f"Pick ({_rule(config)}): **{chosen['trial']}**", ""]
+        lines += [f"Pick ({_rule(config, named)}): **{chosen['trial']}**", ""]
     for key, title in (("lut", "LUT"), ("latency_ns", "latency")):
         lines += [f"## Front: metric against {title}", "", front.table(records, references, limits, key), ""]
         front.plot(out / f"pareto_{'lut' if key == 'lut' else 'latency'}.png", records, references, key, chosen)
     write_text(out / "front.md", "\n".join(lines))
 
 
-def _rule(config: ScanConfig) -> str:
+def _rule(config: ScanConfig, named: bool = False) -> str:
+    if named:
+        return "named on the command line (`--pick TRIAL`), whatever budget.yml says"
     floor = "" if config.floor is None else f" and reaches {config.floor:g}"
     return (f"the fewest LUTs within budget whose validation metric is within {config.tolerance:g} of the best on the "
             f"front{floor}")
 
 
-def pick(spec: Spec, log=print) -> Path:
-    """`trigger scan --pick`: the chosen trial as a spec (scan/pick/spec.yml, with the budget) ready for
-    `trigger train`, `synth` and `rtl`."""
+def pick(spec: Spec, trial: str | None = None, log=print) -> Path:
+    """`trigger scan --pick [TRIAL]`: the chosen trial as a spec (scan/pick/spec.yml, with the budget) ready for
+    `trigger train`, `synth` and `rtl`. A named trial overrides the rule: the way to ship the nearest miss when
+    nothing is within budget, while the scan stays this spec's (the spec then equals its pick)."""
     config = load_scan(spec)
     limits = scan_limits(spec, config)
     records, references = load_records(spec)
-    chosen = front.pick(records + references, limits, config.tolerance, config.floor)  # a reference may be the best
+    if trial is not None:
+        named = {r["trial"]: r for r in front.complete(records + references)}
+        if trial not in named:
+            raise TriggerError(f"{scan_dir(spec)}: no complete trial {trial!r} to pick; name one of its front.md rows "
+                               f"(complete: {', '.join(sorted(named)) or 'none'})")
+        chosen = named[trial]
+    else:
+        chosen = front.pick(records + references, limits, config.tolerance, config.floor)  # a reference may be the best
     if chosen is None:
         floor = "" if config.floor is None else f" reaching pick.floor {config.floor:g}"
         raise NothingWithinBudget(f"{scan_dir(spec)}: no complete trial within {spec.model_dir / 'budget.yml'}{floor}; run more "
-                           f"trials (`trigger scan {spec.name} --trials N`) or widen scan.yml")
+                           f"trials (`trigger scan {spec.name} --trials N`), widen scan.yml, or name the trial to ship "
+                           f"(`--pick TRIAL`)")
     target = scan_dir(spec) / "pick"
     raw = rebase_files(apply(read_yaml(spec.path), config.fixed | chosen["params"]), spec.model_dir, target)
     c = chosen["cost"]
-    header = (f"# Picked by `trigger scan {spec.name} --pick` from {chosen['trial']}: {chosen['metric']['name']} "
+    header = (f"# Picked by `trigger scan {spec.name} --pick{'' if trial is None else ' ' + trial}` from {chosen['trial']}: {chosen['metric']['name']} "
               f"{chosen['metric']['value']:.4f} (validation), {c['lut']['value']} LUT and {c['latency_ns']['value']:g} ns "
-              f"(estimate, da4ml).\n# Rule: {_rule(config)}.\n# Verify with trigger train, synth and rtl on this "
+              f"(estimate, da4ml).\n# Rule: {_rule(config, trial is not None)}.\n# Verify with trigger train, synth and rtl on this "
               f"folder; re-ship by copying it over {spec.path}.\n")
     if config.trials_only:
         header += f"# The trials also ran with {config.trials_only} (scan.yml trials_only), which is not written here.\n"
     write_text(target / "spec.yml", header + yaml.safe_dump(raw, sort_keys=False))
     if (spec.model_dir / "budget.yml").is_file():
         write_text(target / "budget.yml", (spec.model_dir / "budget.yml").read_text())
-    write_report(spec, config, limits, chosen)
+    write_report(spec, config, limits, chosen, trial is not None)
     log(f"{spec.name}: picked {chosen['trial']} ({', '.join(f'{k}={v}' for k, v in chosen['params'].items())}) -> "
         f"{target / 'spec.yml'}")
     return target / "spec.yml"
