@@ -218,6 +218,16 @@ def test_scan_without_scan_file_or_trials(tmp_path, monkeypatch, capsys):
     assert_clean_failure(capsys, tmp_path, before, run_cli("scan", "models/tiny", "--pick"), "scan.yml")
 
 
+def test_scan_counts_below_one_are_refused(tmp_path, monkeypatch, capsys):
+    """--trials 0 once meant "scan.yml's count" (0 is falsy) and ran a whole scan."""
+    model = fresh(tmp_path, monkeypatch)
+    write_scan(model)
+    before = outputs(tmp_path)
+    for option in ("--trials", "--workers"):
+        assert_clean_failure(capsys, tmp_path, before, run_cli("scan", "models/tiny", option, "0"), option,
+                             "must be at least 1")
+
+
 def test_scan_of_changed_spec_is_refused(tmp_path, monkeypatch, capsys):
     model = fresh(tmp_path, monkeypatch)
     write_scan(model)

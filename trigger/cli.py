@@ -289,6 +289,9 @@ def cmd_scan(args) -> int:
     models/<name>/scan/ as they finish; running the same command again resumes a killed scan."""
     from trigger.scan import pick, scan
 
+    for option in ("trials", "workers"):
+        if getattr(args, option) is not None and getattr(args, option) < 1:
+            raise TriggerError(f"--{option} {getattr(args, option)}: must be at least 1 (leave it out for the default)")
     for spec in resolve_specs(args):
         if args.pick:
             pick(spec, None if args.pick is True else args.pick)
