@@ -35,6 +35,13 @@ def records(model: Path) -> dict[str, bytes]:
     return {p.relative_to(model / "scan").as_posix(): p.read_bytes() for p in sorted((model / "scan").glob("*/*.json"))}
 
 
+def at(raw: dict, key: str):
+    """The value of a dotted spec key (`model.hgq.beta`) in a loaded spec."""
+    for part in key.split("."):
+        raw = raw[part]
+    return raw
+
+
 def start_scan(root: Path) -> subprocess.Popen:
     """`trigger scan` as a user starts it: Ctrl-C must interrupt it even where the test runner ignores SIGINT
     (an xdist worker does, and a child inherits that)."""
@@ -107,10 +114,7 @@ def test_scan_killed_resumed_fronts_and_pick(tmp_path):
     assert picked.name == "tiny" and data_files(picked, progress=False) == [tmp_path / "events.root"]
     raw = yaml.safe_load((model / "scan" / "pick" / "spec.yml").read_text())
     for key, value in (SCAN["fixed"] | chosen["params"]).items():
-        node = raw
-        for part in key.split("."):
-            node = node[part]
-        assert node == value, key
+        assert at(raw, key) == value, key
     assert raw["train"]["float_epochs"] == 4, "trials_only settings stay out of the pick (the spec's own value)"
     assert "trials_only" in (model / "scan" / "pick" / "spec.yml").read_text().split("\nname:")[0]
     assert f"**{chosen['trial']}**" in (model / "scan" / "front.md").read_text()
@@ -134,10 +138,7 @@ def test_scan_killed_resumed_fronts_and_pick(tmp_path):
     assert f"**{other['trial']}**" in (model / "scan" / "front.md").read_text()
     raw = yaml.safe_load(named)
     for key, value in other["params"].items():
-        node = raw
-        for part in key.split("."):
-            node = node[part]
-        assert node == value, key
+        assert at(raw, key) == value, key
 
 
 @pytest.mark.slow

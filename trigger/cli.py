@@ -290,8 +290,9 @@ def cmd_scan(args) -> int:
     from trigger.scan import pick, scan
 
     for option in ("trials", "workers"):
-        if getattr(args, option) is not None and getattr(args, option) < 1:
-            raise TriggerError(f"--{option} {getattr(args, option)}: must be at least 1 (leave it out for the default)")
+        value = getattr(args, option)
+        if value is not None and value < 1:
+            raise TriggerError(f"--{option} {value}: must be at least 1 (leave it out for the default)")
     for spec in resolve_specs(args):
         if args.pick:
             pick(spec, None if args.pick is True else args.pick)

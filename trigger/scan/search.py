@@ -236,12 +236,13 @@ def pick(spec: Spec, trial: str | None = None, log=print) -> Path:
     config = load_scan(spec)
     limits = scan_limits(spec, config)
     records, references = load_records(spec)
-    if trial is not None:
-        named = {r["trial"]: r for r in front.complete(records + references)}
-        if trial not in named:
+    named = trial is not None
+    if named:
+        complete = {r["trial"]: r for r in front.complete(records + references)}
+        if trial not in complete:
             raise TriggerError(f"{scan_dir(spec)}: no complete trial {trial!r} to pick; name one of its front.md rows "
-                               f"(complete: {', '.join(sorted(named)) or 'none'})")
-        chosen = named[trial]
+                               f"(complete: {', '.join(sorted(complete)) or 'none'})")
+        chosen = complete[trial]
     else:
         chosen = front.pick(records + references, limits, config.tolerance, config.floor)  # a reference may be the best
     if chosen is None:
@@ -252,16 +253,17 @@ def pick(spec: Spec, trial: str | None = None, log=print) -> Path:
     target = scan_dir(spec) / "pick"
     raw = rebase_files(apply(read_yaml(spec.path), config.fixed | chosen["params"]), spec.model_dir, target)
     c = chosen["cost"]
-    header = (f"# Picked by `trigger scan {spec.name} --pick{'' if trial is None else ' ' + trial}` from {chosen['trial']}: {chosen['metric']['name']} "
+    command = f"trigger scan {spec.name} --pick" + (f" {trial}" if named else "")
+    header = (f"# Picked by `{command}` from {chosen['trial']}: {chosen['metric']['name']} "
               f"{chosen['metric']['value']:.4f} (validation), {c['lut']['value']} LUT and {c['latency_ns']['value']:g} ns "
-              f"(estimate, da4ml).\n# Rule: {_rule(config, trial is not None)}.\n# Verify with trigger train, synth and rtl on this "
+              f"(estimate, da4ml).\n# Rule: {_rule(config, named)}.\n# Verify with trigger train, synth and rtl on this "
               f"folder; re-ship by copying it over {spec.path}.\n")
     if config.trials_only:
         header += f"# The trials also ran with {config.trials_only} (scan.yml trials_only), which is not written here.\n"
     write_text(target / "spec.yml", header + yaml.safe_dump(raw, sort_keys=False))
     if (spec.model_dir / "budget.yml").is_file():
         write_text(target / "budget.yml", (spec.model_dir / "budget.yml").read_text())
-    write_report(spec, config, limits, chosen, trial is not None)
+    write_report(spec, config, limits, chosen, named)
     log(f"{spec.name}: picked {chosen['trial']} ({', '.join(f'{k}={v}' for k, v in chosen['params'].items())}) -> "
         f"{target / 'spec.yml'}")
     return target / "spec.yml"
